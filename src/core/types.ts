@@ -1,0 +1,386 @@
+/**
+ * The run ledger's data model and the `Ledger` interface. The embedded/PostgreSQL
+ * library (`openLedger`) and the HTTP client (`createClient`) both implement `Ledger`,
+ * so code written against it runs unchanged in process or over HTTP.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export const RUN_STATUSES = ['submitted', 'running', 'retrying', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type TerminalStatus = 'completed' | 'failed' | 'cancelled' | 'timed_out';
+
+export const EVENT_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type EventLevel = (typeof EVENT_LEVELS)[number];
+
+export interface RunError {
+  type?: string;
+  message: string;
+  details?: Json;
+  stack?: string;
+}
+
+/** One run's canonical record. Timestamps are ISO 8601 strings (UTC). */
+export interface Run {
+  namespace: string;
+  id: string;
+  job: string;
+  subject: string | null;
+  trigger: string | null;
+  actor: string | null;
+  parentId: string | null;
+  status: RunStatus;
+  attempt: number;
+  externalIds: Record<string, string>;
+  params: JsonObject;
+  tags: Record<string, string>;
+  notes: string | null;
+  output: Json | null;
+  statistics: JsonObject | null;
+  error: RunError | null;
+  progress: Json | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  heartbeatAt: string | null;
+  leaseS: number | null;
+  deadlineAt: string | null;
+  /** True while a running run has gone more than one lease without renewal. */
+  suspect: boolean;
+  /** Increments on every change to the record (not on events or heartbeats). */
+  version: number;
+  /** Number of events in the run's log (the last seq). */
+  lastSeq: number;
+  source: string | null;
+  sourceId: string | null;
+}
+
+export interface StartRunInput {
+  /** Client-chosen id (1–128 of letters, digits and `._:@+-`); a UUIDv7 when omitted. */
+  id?: string;
+  job: string;
+  subject?: string;
+  trigger?: string;
+  actor?: string;
+  parentId?: string;
+  /** `running` (default) starts the run at once; `submitted` only records it. */
+  status?: 'submitted' | 'running';
+  externalIds?: Record<string, string>;
+  params?: JsonObject;
+  tags?: Record<string, string>;
+  notes?: string;
+  leaseS?: number;
+  deadlineAt?: string;
+}
+
+export interface LedgerEvent {
+  runId: string;
+  seq: number;
+  key: string | null;
+  type: string;
+  level: EventLevel | null;
+  at: string;
+  recordedAt: string;
+  body: Json;
+  hash: string;
+}
+
+export interface EventInput {
+  /** Idempotency key, unique per run: a repeat returns the original seq. */
+  key?: string;
+  type: string;
+  level?: EventLevel;
+  /** When it happened (defaults to now). */
+  at?: string;
+  body?: Json;
+}
+
+export interface EventOptions {
+  key?: string;
+  level?: EventLevel;
+  at?: string;
+}
+
+export interface AppendResult {
+  seq: number;
+  key?: string;
+  duplicate: boolean;
+}
+
+export interface CheckpointInput {
+  name: string;
+  kind?: string;
+  ref?: string;
+  metadata: JsonObject;
+  data?: Json;
+}
+
+export interface Checkpoint {
+  runId: string;
+  name: string;
+  kind: string | null;
+  ref: string | null;
+  metadata: JsonObject;
+  /** Present when read whole (`getCheckpoint`), absent in lists. */
+  data?: Json | null;
+  contentHash: string;
+  seq: number;
+  createdAt: string;
+}
+
+export interface CheckpointResult {
+  checkpoint: Checkpoint;
+  /** False when the same content was already stored under that name. */
+  created: boolean;
+}
+
+export interface SubjectStatus {
+  namespace: string;
+  job: string;
+  subject: string;
+  runId: string;
+  status: RunStatus;
+  trigger: string | null;
+  finishedAt: string;
+  previousStatus: RunStatus | null;
+  statusChangedAt: string;
+}
+
+export interface SubjectDetail extends SubjectStatus {
+  recentRuns: Run[];
+}
+
+export interface ListRunsFilter {
+  job?: string;
+  subject?: string;
+  status?: RunStatus | RunStatus[];
+  trigger?: string;
+  actor?: string;
+  parentId?: string;
+  /** `key:value` — runs whose external id `key` equals `value`. */
+  externalId?: string;
+  /** Runs that have no external id under this key. */
+  missingExternalId?: string;
+  /** `key:value` — runs tagged with it. */
+  tag?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  /** 1–500, default 50. */
+  limit?: number;
+  cursor?: string;
+}
+
+export interface RunPage {
+  runs: Run[];
+  nextCursor: string | null;
+}
+
+export interface ListSubjectsFilter {
+  job?: string;
+  status?: RunStatus | RunStatus[];
+  limit?: number;
+  cursor?: string;
+}
+
+export interface SubjectPage {
+  subjects: SubjectStatus[];
+  nextCursor: string | null;
+}
+
+export interface ListEventsOptions {
+  afterSeq?: number;
+  /** 1–1000, default 100. */
+  limit?: number;
+}
+
+export interface EventPage {
+  events: LedgerEvent[];
+  nextAfterSeq: number | null;
+}
+
+export interface CompleteInput {
+  output?: Json;
+  statistics?: JsonObject;
+  /** Replaces the notes; omitted keeps the existing notes. */
+  notes?: string;
+}
+
+export interface FailInput {
+  error: RunError;
+  statistics?: JsonObject;
+  notes?: string;
+}
+
+export interface CancelInput {
+  reason?: string;
+}
+
+export interface RetryInput {
+  error?: RunError;
+}
+
+export interface UpdateRunInput {
+  /** Merged into the tags (last write wins per key). */
+  tags?: Record<string, string>;
+  notes?: string;
+  /** Write-once per key: same value is a no-op, another value is `key_conflict`. */
+  externalIds?: Record<string, string>;
+  /** Compare-and-set: fails with `version_mismatch` unless the run is at this version. */
+  ifVersion?: number;
+}
+
+export interface VerifyProblem {
+  runId: string;
+  seq?: number;
+  checkpoint?: string;
+  problem: 'seq_gap' | 'hash_mismatch' | 'checkpoint_hash_mismatch' | 'last_seq_mismatch';
+  message: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  runsChecked: number;
+  eventsChecked: number;
+  problems: VerifyProblem[];
+}
+
+export interface RunRef {
+  namespace: string;
+  id: string;
+}
+
+export interface ReapResult {
+  /** False when another reaper holds the lock; nothing was done. */
+  acquired: boolean;
+  suspected: RunRef[];
+  timedOut: RunRef[];
+}
+
+/** A historical run to import; see the README's import section. */
+export interface ImportRecord {
+  sourceId: string;
+  id?: string;
+  job?: string;
+  subject?: string;
+  trigger?: string;
+  actor?: string;
+  parentId?: string;
+  status?: TerminalStatus;
+  createdAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  params?: JsonObject;
+  tags?: Record<string, string>;
+  notes?: string;
+  output?: Json;
+  statistics?: JsonObject;
+  error?: RunError;
+  externalIds?: Record<string, string>;
+  events?: EventInput[];
+}
+
+export interface ImportOptions {
+  /** Write nothing; report what would happen. */
+  dryRun?: boolean;
+  /**
+   * `auto` (default): skip records whose startedAt is at or after the first live
+   * (not imported) run of the same job and trigger. An ISO time: skip records at or
+   * after it. `none`: no cutover.
+   */
+  cutover?: 'auto' | 'none' | string;
+  /** Update subject status from imported runs (default true; freshness rule applies). */
+  subjectStatus?: boolean;
+}
+
+export type ImportItemStatus = 'inserted' | 'duplicate' | 'skipped_cutover' | 'invalid';
+
+export interface ImportItemResult {
+  index: number;
+  sourceId: string | null;
+  status: ImportItemStatus;
+  runId?: string;
+  error?: { code: string; message: string };
+}
+
+export interface ImportResult {
+  results: ImportItemResult[];
+  inserted: number;
+  duplicates: number;
+  skippedCutover: number;
+  invalid: number;
+}
+
+export interface StatsQuery {
+  job?: string;
+  from?: string;
+  to?: string;
+  bucket?: 'minute' | 'hour' | 'day';
+}
+
+export interface StatsBucket {
+  start: string;
+  counts: Partial<Record<RunStatus, number>>;
+  durationP50Ms: number | null;
+  durationP95Ms: number | null;
+}
+
+export interface StatsResult {
+  bucket: 'minute' | 'hour' | 'day';
+  from: string;
+  to: string;
+  buckets: StatsBucket[];
+  jobs: { job: string; count: number; durationP50Ms: number | null; durationP95Ms: number | null }[];
+}
+
+export interface TrackOptions extends StartRunInput {
+  /** Heartbeat every this many seconds (default leaseS / 3). */
+  heartbeatEveryS?: number;
+}
+
+/** A handle on one run: every write names exactly this run. */
+export interface RunHandle {
+  readonly id: string;
+  get(): Promise<Run>;
+  start(): Promise<Run>;
+  heartbeat(progress?: Json): Promise<Run>;
+  event(type: string, body?: Json, opts?: EventOptions): Promise<AppendResult>;
+  events(events: EventInput[]): Promise<AppendResult[]>;
+  listEvents(opts?: ListEventsOptions): Promise<EventPage>;
+  checkpoint(input: CheckpointInput): Promise<CheckpointResult>;
+  getCheckpoint(name: string): Promise<Checkpoint>;
+  listCheckpoints(): Promise<Checkpoint[]>;
+  complete(input?: CompleteInput): Promise<Run>;
+  fail(input: FailInput): Promise<Run>;
+  cancel(input?: CancelInput): Promise<Run>;
+  retry(input?: RetryInput): Promise<Run>;
+  setExternalIds(ids: Record<string, string>): Promise<Run>;
+  update(input: UpdateRunInput): Promise<Run>;
+  verify(): Promise<VerifyResult>;
+}
+
+export interface StartedRun extends RunHandle {
+  /** The run as stored right after the call. */
+  readonly run: Run;
+  /** False when an identical run with this id already existed (idempotent create). */
+  readonly created: boolean;
+}
+
+/** The library surface, implemented in process (`openLedger`) and over HTTP (`createClient`). */
+export interface Ledger {
+  readonly namespace: string;
+  /** The same ledger, addressing another namespace. */
+  inNamespace(namespace: string): Ledger;
+  startRun(input: StartRunInput): Promise<StartedRun>;
+  getRun(id: string): Promise<Run>;
+  listRuns(filter?: ListRunsFilter): Promise<RunPage>;
+  run(id: string): RunHandle;
+  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T>;
+  listSubjects(filter?: ListSubjectsFilter): Promise<SubjectPage>;
+  getSubject(job: string, subject: string): Promise<SubjectDetail>;
+  importRuns(source: string, records: unknown[], opts?: ImportOptions): Promise<ImportResult>;
+  verify(runId?: string): Promise<VerifyResult>;
+  reap(): Promise<ReapResult>;
+  stats(query?: StatsQuery): Promise<StatsResult>;
+  close(): Promise<void>;
+}

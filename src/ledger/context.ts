@@ -1,0 +1,46 @@
+import { EventEmitter } from 'node:events';
+
+import { LedgerError, ValidationError } from '../core/errors.js';
+import type { Database } from '../store/database.js';
+
+/** Emitted in process after a write commits; the server's live tail listens to it. */
+export interface ChangeNotice {
+  namespace: string;
+  runId: string;
+  lastSeq: number;
+  status?: string;
+}
+
+/** What every ledger operation needs: the database, the namespace, a clock, a change feed. */
+export interface LedgerContext {
+  db: Database;
+  namespace: string;
+  now(): Date;
+  changes: EventEmitter<{ change: [ChangeNotice] }>;
+}
+
+// SQLSTATEs that mean "the input cannot be stored", never a server fault.
+const INPUT_SQLSTATES: Record<string, string> = {
+  '22P05': 'text contains a character PostgreSQL cannot store (such as \\u0000)',
+  '22021': 'text is not valid UTF-8',
+  '22P02': 'a value has an invalid format',
+  '22007': 'a time has an invalid format',
+  '22008': 'a time is out of range',
+  '22003': 'a number is out of range',
+  '54000': 'a value is too large to index or store',
+  '2200E': 'a value is too large',
+};
+
+/** Turns database errors caused by input into ValidationErrors; everything else passes through. */
+export async function mapDbErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof LedgerError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code && INPUT_SQLSTATES[code]) {
+      throw new ValidationError(`${INPUT_SQLSTATES[code]}: ${(err as Error).message}`, [], err);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+/** startRun: idempotent create on (namespace, id) — DESIGN invariant 4. */
+import { IdConflictError } from '../core/errors.js';
+import { canonicalJson, chainHash } from '../core/hash.js';
+import { newRunId } from '../core/ids.js';
+import type { Json, StartRunInput } from '../core/types.js';
+import { parseInput, startRunSchema } from '../core/validation.js';
+import { type LedgerContext,mapDbErrors } from './context.js';
+import { getRunRow } from './queries.js';
+import { RUN_COLUMNS, type RunRow } from './rows.js';
+
+const insertRunSql = `
+with ins as (
+  insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
+                    created_at, started_at, lease_s, deadline_at, last_seq, last_hash)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18)
+  on conflict (namespace, id) do nothing
+  returning ${RUN_COLUMNS}
+), ev as (
+  insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
+  select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
+    from ins, jsonb_array_elements($19::jsonb) e
+)
+select ${RUN_COLUMNS} from ins`;
+
+/** The fields that make up a run's identity: a repeated create must match them all. */
+const IDENTITY = ['job', 'subject', 'trigger', 'actor', 'parentId', 'params'] as const;
+
+export async function createRun(ctx: LedgerContext, raw: StartRunInput): Promise<{ row: RunRow; created: boolean }> {
+  const input = parseInput(startRunSchema, raw);
+  const id = input.id ?? newRunId();
+  const status = input.status ?? 'running';
+  const at = ctx.now().toISOString();
+
+  // The first events are known in full here (seq 1…n), so the app computes their chain.
+  const initial: { type: string; body: Json }[] = [{ type: 'run.status', body: { status } }];
+  for (const [key, value] of Object.entries(input.externalIds ?? {})) initial.push({ type: 'run.external_id', body: { key, value } });
+  let hash = '';
+  const events = initial.map((e, i) => {
+    hash = chainHash(hash, { at, body: e.body, key: null, level: null, seq: i + 1, type: e.type });
+    return { seq: i + 1, type: e.type, body: e.body, hash };
+  });
+
+  return mapDbErrors(async () => {
+    const { rows } = await ctx.db.query<RunRow>(insertRunSql, [
+      ctx.namespace,
+      id,
+      input.job,
+      input.subject ?? null,
+      input.trigger ?? null,
+      input.actor ?? null,
+      input.parentId ?? null,
+      status,
+      JSON.stringify(input.externalIds ?? {}),
+      JSON.stringify(input.params ?? {}),
+      JSON.stringify(input.tags ?? {}),
+      input.notes ?? null,
+      at,
+      status === 'running' ? at : null,
+      input.leaseS ?? null,
+      input.deadlineAt ?? null,
+      events.length,
+      hash,
+      JSON.stringify(events),
+    ]);
+    if (rows[0]) {
+      ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: events.length, status });
+      return { row: rows[0], created: true };
+    }
+    // The id exists: the same identity is the same run; anything else is a conflict.
+    const existing = await getRunRow(ctx, id);
+    const wanted = {
+      job: input.job,
+      subject: input.subject ?? null,
+      trigger: input.trigger ?? null,
+      actor: input.actor ?? null,
+      parentId: input.parentId ?? null,
+      params: input.params ?? {},
+    };
+    const stored = {
+      job: existing.job,
+      subject: existing.subject,
+      trigger: existing.trigger,
+      actor: existing.actor,
+      parentId: existing.parent_id,
+      params: existing.params,
+    };
+    const differing = IDENTITY.filter((f) => canonicalJson(wanted[f]) !== canonicalJson(stored[f]));
+    if (differing.length) throw new IdConflictError(id, differing);
+    return { row: existing, created: false };
+  });
+}

@@ -1,0 +1,83 @@
+/** Event append with idempotency keys and the hash chain — DESIGN invariant 5. */
+import { KeyConflictError, NotFoundError, RunFinishedError } from '../core/errors.js';
+import { canonicalJson } from '../core/hash.js';
+import { isTerminal } from '../core/status.js';
+import type { AppendResult, EventInput, Json, RunStatus } from '../core/types.js';
+import { eventBatchSchema, parseInput } from '../core/validation.js';
+import { type ChainHead, insertChained, lockRun, type NewEvent } from './chain.js';
+import { type LedgerContext,mapDbErrors } from './context.js';
+
+interface KeyedEvent {
+  seq: number;
+  type: string;
+  level: string | null;
+  body: Json;
+}
+
+const sameContent = (a: KeyedEvent, b: { type: string; level: string | null; body: Json }) =>
+  a.type === b.type && a.level === b.level && canonicalJson(a.body) === canonicalJson(b.body);
+
+/**
+ * Appends a batch in one transaction. The run row lock orders concurrent appenders,
+ * so seq is gapless and follows commit order. A repeated key returns its original seq
+ * and writes nothing; a key reused with other content rejects the whole batch.
+ */
+export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInput[]): Promise<AppendResult[]> {
+  const input = parseInput(eventBatchSchema, raw, 'events');
+  const now = ctx.now().toISOString();
+  const result = await mapDbErrors(() =>
+    ctx.db.withTransaction(async (tx) => {
+      const head = await lockRun<ChainHead & { status: RunStatus }>(tx, ctx.namespace, id);
+      if (!head) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+
+      const keys = [...new Set(input.flatMap((e) => (e.key === undefined ? [] : [e.key])))];
+      const byKey = new Map<string, KeyedEvent>();
+      if (keys.length) {
+        const { rows } = await tx.query<KeyedEvent & { key: string }>(
+          `select key, seq, type, level, body from events where namespace = $1 and run_id = $2 and key = any($3::text[])`,
+          [ctx.namespace, id, keys],
+        );
+        for (const r of rows) byKey.set(r.key, r);
+      }
+
+      const results: AppendResult[] = [];
+      const fresh: NewEvent[] = [];
+      input.forEach((e, i) => {
+        const content = { type: e.type, level: e.level ?? null, body: (e.body ?? {}) as Json };
+        const prior = e.key === undefined ? undefined : byKey.get(e.key);
+        if (prior) {
+          if (!sameContent(prior, content)) {
+            throw new KeyConflictError(`event key ${JSON.stringify(e.key)} of run ${id} was used for other content (seq ${prior.seq})`, [
+              {
+                field: `events.${i}.key`,
+                message: `already used by seq ${prior.seq} with a different type, level or body`,
+                seq: prior.seq,
+              },
+            ]);
+          }
+          results.push({ seq: prior.seq, key: e.key, duplicate: true });
+          return;
+        }
+        if (isTerminal(head.status)) throw new RunFinishedError(id, head.status, 'no events can be appended');
+        const seq = head.last_seq + fresh.length + 1;
+        fresh.push({ key: e.key ?? null, ...content, at: e.at ? new Date(e.at).toISOString() : now });
+        if (e.key !== undefined) byKey.set(e.key, { seq, ...content });
+        results.push({ seq, ...(e.key !== undefined ? { key: e.key } : {}), duplicate: false });
+      });
+
+      if (fresh.length) {
+        await insertChained(tx, head, fresh, now);
+        // Any event renews the lease (invariant 7).
+        await tx.query(
+          `update runs set last_seq = $3, last_hash = $4,
+                  heartbeat_at = case when status in ('running','retrying') then $5::timestamptz else heartbeat_at end, suspect = false
+            where namespace = $1 and id = $2`,
+          [ctx.namespace, id, head.last_seq, head.last_hash, now],
+        );
+      }
+      return { results, lastSeq: head.last_seq, appended: fresh.length };
+    }),
+  );
+  if (result.appended) ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: result.lastSeq });
+  return result.results;
+}

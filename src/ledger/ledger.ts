@@ -1,0 +1,197 @@
+/** SqlLedger: the `Ledger` interface over a Database (PGlite or PostgreSQL). */
+import { EventEmitter } from 'node:events';
+
+import type {
+  AppendResult,
+  CancelInput,
+  Checkpoint,
+  CheckpointInput,
+  CheckpointResult,
+  CompleteInput,
+  EventInput,
+  EventOptions,
+  EventPage,
+  FailInput,
+  ImportOptions,
+  ImportResult,
+  Json,
+  Ledger,
+  ListEventsOptions,
+  ListRunsFilter,
+  ListSubjectsFilter,
+  ReapResult,
+  RetryInput,
+  Run,
+  RunHandle,
+  RunPage,
+  StartedRun,
+  StartRunInput,
+  StatsQuery,
+  StatsResult,
+  SubjectDetail,
+  SubjectPage,
+  TrackOptions,
+  UpdateRunInput,
+  VerifyResult,
+} from '../core/types.js';
+import { cancelSchema, completeSchema, failSchema, namespaceSchema, parseInput, retrySchema } from '../core/validation.js';
+import type { Database } from '../store/database.js';
+import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.js';
+import type { ChangeNotice, LedgerContext } from './context.js';
+import { createRun } from './create.js';
+import { appendEvents } from './events.js';
+import { heartbeat } from './heartbeat.js';
+import { importRuns } from './import.js';
+import { getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';
+import { reap } from './reaper.js';
+import { toRun } from './rows.js';
+import { stats } from './stats.js';
+import { trackRun } from './track.js';
+import { transition } from './transition.js';
+import { updateRun } from './update.js';
+import { verify } from './verify.js';
+
+export interface SqlLedgerShared {
+  db: Database;
+  changes: EventEmitter<{ change: [ChangeNotice] }>;
+  onClose: (() => Promise<void> | void)[];
+  closed: boolean;
+}
+
+class SqlRunHandle implements RunHandle {
+  constructor(
+    private readonly ctx: LedgerContext,
+    readonly id: string,
+  ) {}
+
+  private toRun = (row: Parameters<typeof toRun>[0]) => toRun(row, this.ctx.now().getTime());
+
+  async get(): Promise<Run> {
+    return this.toRun(await getRunRow(this.ctx, this.id));
+  }
+  async start(): Promise<Run> {
+    return this.toRun((await transition(this.ctx, this.id, 'start', {}))!);
+  }
+  async heartbeat(progress?: Json): Promise<Run> {
+    return this.toRun(await heartbeat(this.ctx, this.id, progress));
+  }
+  async event(type: string, body?: Json, opts: EventOptions = {}): Promise<AppendResult> {
+    const [result] = await appendEvents(this.ctx, this.id, [{ type, ...(body !== undefined ? { body } : {}), ...opts }]);
+    return result;
+  }
+  events(events: EventInput[]): Promise<AppendResult[]> {
+    return appendEvents(this.ctx, this.id, events);
+  }
+  listEvents(opts?: ListEventsOptions): Promise<EventPage> {
+    return listEvents(this.ctx, this.id, opts);
+  }
+  checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+    return writeCheckpoint(this.ctx, this.id, input);
+  }
+  getCheckpoint(name: string): Promise<Checkpoint> {
+    return getCheckpoint(this.ctx, this.id, name);
+  }
+  listCheckpoints(): Promise<Checkpoint[]> {
+    return listCheckpoints(this.ctx, this.id);
+  }
+  async complete(input: CompleteInput = {}): Promise<Run> {
+    return this.toRun((await transition(this.ctx, this.id, 'complete', parseInput(completeSchema, input)))!);
+  }
+  async fail(input: FailInput): Promise<Run> {
+    return this.toRun((await transition(this.ctx, this.id, 'fail', parseInput(failSchema, input)))!);
+  }
+  async cancel(input: CancelInput = {}): Promise<Run> {
+    const { reason } = parseInput(cancelSchema, input);
+    const error = { type: 'cancelled', message: reason ?? 'cancelled' };
+    return this.toRun((await transition(this.ctx, this.id, 'cancel', { error, ...(reason !== undefined ? { reason } : {}) }))!);
+  }
+  async retry(input: RetryInput = {}): Promise<Run> {
+    return this.toRun((await transition(this.ctx, this.id, 'retry', parseInput(retrySchema, input)))!);
+  }
+  async setExternalIds(ids: Record<string, string>): Promise<Run> {
+    return this.update({ externalIds: ids });
+  }
+  async update(input: UpdateRunInput): Promise<Run> {
+    return this.toRun(await updateRun(this.ctx, this.id, input));
+  }
+  verify(): Promise<VerifyResult> {
+    return verify(this.ctx, this.id);
+  }
+}
+
+class SqlStartedRun extends SqlRunHandle implements StartedRun {
+  constructor(
+    ctx: LedgerContext,
+    readonly run: Run,
+    readonly created: boolean,
+  ) {
+    super(ctx, run.id);
+  }
+}
+
+export class SqlLedger implements Ledger {
+  private readonly ctx: LedgerContext;
+
+  constructor(
+    private readonly shared: SqlLedgerShared,
+    readonly namespace = 'default',
+  ) {
+    this.ctx = { db: shared.db, namespace, now: () => new Date(), changes: shared.changes };
+  }
+
+  /** The underlying database (for the server's health checks and tools). */
+  get database(): Database {
+    return this.shared.db;
+  }
+
+  /** In-process notices of committed writes (the server's live tail uses them). */
+  get changes(): EventEmitter<{ change: [ChangeNotice] }> {
+    return this.shared.changes;
+  }
+
+  inNamespace(namespace: string): SqlLedger {
+    return new SqlLedger(this.shared, parseInput(namespaceSchema, namespace, 'namespace'));
+  }
+
+  async startRun(input: StartRunInput): Promise<StartedRun> {
+    const { row, created } = await createRun(this.ctx, input);
+    return new SqlStartedRun(this.ctx, toRun(row), created);
+  }
+  async getRun(id: string): Promise<Run> {
+    return toRun(await getRunRow(this.ctx, parseRunId(id)));
+  }
+  listRuns(filter?: ListRunsFilter): Promise<RunPage> {
+    return listRuns(this.ctx, filter);
+  }
+  run(id: string): RunHandle {
+    return new SqlRunHandle(this.ctx, parseRunId(id));
+  }
+  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+    return trackRun(this, opts, fn);
+  }
+  listSubjects(filter?: ListSubjectsFilter): Promise<SubjectPage> {
+    return listSubjects(this.ctx, filter);
+  }
+  getSubject(job: string, subject: string): Promise<SubjectDetail> {
+    return getSubject(this.ctx, job, subject);
+  }
+  importRuns(source: string, records: unknown[], opts?: ImportOptions): Promise<ImportResult> {
+    return importRuns(this.ctx, source, records, opts);
+  }
+  verify(runId?: string): Promise<VerifyResult> {
+    return verify(this.ctx, runId === undefined ? undefined : parseRunId(runId));
+  }
+  /** Acts on every namespace: leases are a property of the store, not of a tenant. */
+  reap(): Promise<ReapResult> {
+    return reap(this.ctx);
+  }
+  stats(query?: StatsQuery): Promise<StatsResult> {
+    return stats(this.ctx, query);
+  }
+  async close(): Promise<void> {
+    if (this.shared.closed) return;
+    this.shared.closed = true;
+    await this.shared.db.close();
+    for (const fn of this.shared.onClose) await fn();
+  }
+}

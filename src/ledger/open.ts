@@ -1,0 +1,100 @@
+/** openLedger(): PostgreSQL when a URL is given (or DATABASE_URL), else embedded PGlite. */
+import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
+
+import { ConfigurationError } from '../core/errors.js';
+import type { Database } from '../store/database.js';
+import { migrate } from '../store/migrate.js';
+import { openPgDatabase } from '../store/pg.js';
+import { openPgliteDatabase } from '../store/pglite.js';
+import type { ChangeNotice } from './context.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
+import { SqlLedger, type SqlLedgerShared } from './ledger.js';
+
+export const DEFAULT_DATA_DIR = './.runledger';
+
+export interface OpenLedgerOptions {
+  /** PostgreSQL connection string; defaults to the DATABASE_URL environment variable. */
+  url?: string;
+  /** Embedded data directory (default ./.runledger); `memory://` keeps everything in memory. */
+  dataDir?: string;
+  /** PostgreSQL schema (default: the connection's search_path). */
+  schema?: string;
+  /** Namespace the returned ledger addresses (default `default`). */
+  namespace?: string;
+  /** Apply pending migrations on open (default true). */
+  migrate?: boolean;
+  /** PostgreSQL pool size (default 20). */
+  poolSize?: number;
+}
+
+export interface OpenedLedger extends SqlLedger {
+  /** Where the ledger lives: a redacted URL or a data directory. */
+  readonly location: string;
+  readonly dataDirLock?: DataDirLock;
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres (unparseable url)';
+  }
+}
+
+/**
+ * Opens a ledger.
+ * @example
+ * const ledger = await openLedger();                                   // ./.runledger (PGlite)
+ * const ledger = await openLedger({ url: 'postgres://localhost/app' }); // PostgreSQL
+ * const run = await ledger.startRun({ job: 'nightly-export', subject: 'acme' });
+ * await run.complete({ output: { rows: 42 } });
+ */
+export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLedger> {
+  const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
+  let db: Database;
+  let location: string;
+  let lock: DataDirLock | undefined;
+  if (url) {
+    if (!/^postgres(ql)?:\/\//.test(url))
+      throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redact(url))}`);
+    location = redact(url);
+    try {
+      db = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize });
+      await db.query('select 1');
+    } catch (err) {
+      throw new ConfigurationError(`cannot connect to PostgreSQL at ${location}: ${(err as Error).message}`, err);
+    }
+  } else {
+    const dir = opts.dataDir ?? DEFAULT_DATA_DIR;
+    if (dir === 'memory://') {
+      location = 'memory://';
+      db = await openPgliteDatabase({});
+    } else {
+      location = resolve(dir);
+      lock = acquireDataDirLock(location);
+      try {
+        db = await openPgliteDatabase({ dataDir: location });
+      } catch (err) {
+        lock.release();
+        throw err;
+      }
+    }
+  }
+  try {
+    if (opts.migrate !== false) await migrate(db);
+  } catch (err) {
+    await db.close().catch(() => {});
+    lock?.release();
+    throw err;
+  }
+  const shared: SqlLedgerShared = { db, changes: new EventEmitter<{ change: [ChangeNotice] }>(), onClose: [], closed: false };
+  if (lock) shared.onClose.push(() => lock.release());
+  shared.changes.setMaxListeners(0);
+  const ledger = new SqlLedger(shared, opts.namespace ?? 'default') as OpenedLedger;
+  Object.defineProperty(ledger, 'location', { value: location });
+  Object.defineProperty(ledger, 'dataDirLock', { value: lock });
+  return ledger;
+}

@@ -1,0 +1,59 @@
+/**
+ * The reaper (DESIGN invariant 7): flags runs past one lease as suspect and times out
+ * runs past two leases or their deadline. One reaper acts at a time across all
+ * processes (advisory lock); each timeout is conditional on the lease not having been
+ * renewed since the reaper looked, so a live run is never timed out by a stale read.
+ */
+import { EventEmitter } from 'node:events';
+
+import type { ReapResult, RunRef } from '../core/types.js';
+import type { ChangeNotice, LedgerContext } from './context.js';
+import { transition } from './transition.js';
+
+const BATCH = 500;
+
+export async function reap(ctx: LedgerContext): Promise<ReapResult> {
+  const now = ctx.now();
+  // Change notices are held back until the transaction commits.
+  const held: ChangeNotice[] = [];
+  const holding = new EventEmitter<{ change: [ChangeNotice] }>().on('change', (n) => held.push(n));
+  const result = await ctx.db.withTransaction(async (tx): Promise<ReapResult> => {
+    const lock = await tx.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock(hashtext(current_schema() || '.runledger.reap')) as ok`);
+    if (!lock.rows[0].ok) return { acquired: false, suspected: [], timedOut: [] };
+
+    // Step 1: past one lease → suspect (reversible: any renewal clears it).
+    const suspected = await tx.query<RunRef>(
+      `update runs set suspect = true
+        where status in ('running', 'retrying') and lease_s is not null and not suspect
+          and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1
+       returning namespace, id`,
+      [now],
+    );
+
+    // Step 2: past two leases or the deadline → timed_out, each guarded by the renewal time seen here.
+    const due = await tx.query<{ namespace: string; id: string; renewed: Date; lease_s: number | null; deadline_at: Date | null }>(
+      `select namespace, id, coalesce(heartbeat_at, started_at, created_at) as renewed, lease_s, deadline_at from runs
+        where status in ('submitted', 'running', 'retrying')
+          and ((lease_s is not null and status <> 'submitted' and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => 2 * lease_s) < $1)
+               or deadline_at < $1)
+        order by namespace, id limit $2`,
+      [now, BATCH],
+    );
+    const timedOut: RunRef[] = [];
+    for (const run of due.rows) {
+      const overDeadline = run.deadline_at !== null && run.deadline_at < now;
+      const error = overDeadline
+        ? { type: 'deadline_exceeded', message: `run passed its deadline ${run.deadline_at!.toISOString()}` }
+        : {
+            type: 'lease_expired',
+            message: `no heartbeat for ${Math.round((now.getTime() - run.renewed.getTime()) / 1000)}s (lease ${run.lease_s}s)`,
+          };
+      const runCtx: LedgerContext = { ...ctx, db: { ...ctx.db, query: tx.query.bind(tx) }, namespace: run.namespace, changes: holding };
+      const row = await transition(runCtx, run.id, 'timeout', { error }, run.renewed);
+      if (row) timedOut.push({ namespace: run.namespace, id: run.id });
+    }
+    return { acquired: true, suspected: suspected.rows, timedOut };
+  });
+  for (const notice of held) ctx.changes.emit('change', notice);
+  return result;
+}

@@ -1,0 +1,66 @@
+/**
+ * A status transition in ONE statement (one round trip): update the run if its current
+ * status allows it, append the `run.status` event to its hash chain, and for a terminal
+ * status derive the subject status — all or nothing (DESIGN invariants 2 and 3).
+ * When no row comes back, the caller reads the run to explain why (not found,
+ * idempotent repeat, invalid transition).
+ */
+import { sqlChainHash } from '../../core/hash.js';
+import type { RunStatus } from '../../core/types.js';
+import { RUN_COLUMNS } from '../rows.js';
+import { upsertSubjectStatusFrom } from './subjectStatus.js';
+
+export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
+
+export const TRANSITION_TARGET: Record<TransitionKind, RunStatus> = {
+  start: 'running',
+  complete: 'completed',
+  fail: 'failed',
+  cancel: 'cancelled',
+  retry: 'retrying',
+  timeout: 'timed_out',
+};
+
+// Parameters shared by every kind:
+// $1 namespace, $2 run id, $3 target status, $4 allowed source statuses, $5 now,
+// $6 canonical head of the status event, $7 its canonical tail, $8 event body,
+// $9 output, $10 statistics, $11 notes, $12 error, $13 renewal guard (reaper only).
+const SET_BY_KIND: Record<TransitionKind, string> = {
+  start: `started_at = coalesce(r.started_at, $5), heartbeat_at = $5, suspect = false,
+          attempt = case when r.status = 'retrying' then r.attempt + 1 else r.attempt end,
+          error = case when r.status = 'retrying' then null else r.error end`,
+  complete: `output = p.output, statistics = p.statistics, notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
+  fail: `error = p.error, statistics = coalesce(p.statistics, r.statistics), notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
+  cancel: `error = p.error, notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
+  retry: `error = p.error`,
+  timeout: `error = p.error, finished_at = $5, suspect = false`,
+};
+
+const cache = new Map<TransitionKind, string>();
+
+export function transitionSql(kind: TransitionKind): string {
+  let sql = cache.get(kind);
+  if (sql) return sql;
+  const terminal = kind !== 'start' && kind !== 'retry';
+  // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
+  const guard = kind === 'timeout' ? `and coalesce(r.heartbeat_at, r.started_at, r.created_at) = p.renewed` : '';
+  // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
+  sql = `
+with p as (
+  select $9::jsonb as output, $10::jsonb as statistics, $11::text as notes, $12::jsonb as error, $13::timestamptz as renewed
+), upd as (
+  update runs r set status = $3, ${SET_BY_KIND[kind]},
+         version = r.version + 1,
+         last_seq = r.last_seq + 1,
+         last_hash = ${sqlChainHash('r.last_hash', '$6::text', 'r.last_seq + 1', '$7::text')}
+    from p
+   where r.namespace = $1 and r.id = $2 and r.status = any($4::text[]) ${guard}
+  returning ${RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2')}
+), ev as (
+  insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
+  select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
+)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd')})` : ''}
+select ${RUN_COLUMNS} from upd`;
+  cache.set(kind, sql);
+  return sql;
+}

@@ -1,0 +1,89 @@
+/** Status transitions: start, complete, fail, cancel, retry and the reaper's timeout. */
+import { RunFinishedError } from '../core/errors.js';
+import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
+import { assertTransition, isTerminal, sourcesOf } from '../core/status.js';
+import type { Json, JsonObject, RunError } from '../core/types.js';
+import { type LedgerContext,mapDbErrors } from './context.js';
+import { getRunRow } from './queries.js';
+import type { RunRow } from './rows.js';
+import { TRANSITION_TARGET, type TransitionKind,transitionSql } from './sql/transition.js';
+
+export interface TransitionPayload {
+  output?: Json;
+  statistics?: JsonObject;
+  notes?: string;
+  error?: RunError;
+  reason?: string;
+}
+
+const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
+
+/** Whether a repeated terminal call carries the payload already stored (then it is a no-op). */
+function samePayload(kind: TransitionKind, row: RunRow, p: TransitionPayload): boolean {
+  const notesSame = p.notes === undefined || p.notes === row.notes;
+  switch (kind) {
+    case 'complete':
+      return same(p.output, row.output) && same(p.statistics, row.statistics) && notesSame;
+    case 'fail':
+      return same(p.error, row.error) && (p.statistics === undefined || same(p.statistics, row.statistics)) && notesSame;
+    case 'cancel':
+    case 'retry':
+    case 'timeout':
+      return same(p.error, row.error) && notesSame;
+    case 'start':
+      return true;
+  }
+}
+
+/**
+ * Moves run `id` to the status `kind` implies, in one statement. `renewedAt` (reaper
+ * only) makes the update conditional on the lease not having been renewed since.
+ * Returns null when the guard failed (the run was renewed or changed meanwhile).
+ */
+export async function transition(
+  ctx: LedgerContext,
+  id: string,
+  kind: TransitionKind,
+  payload: TransitionPayload,
+  renewedAt?: Date,
+): Promise<RunRow | null> {
+  const target = TRANSITION_TARGET[kind];
+  const at = ctx.now().toISOString();
+  const body: Record<string, Json> = { status: target };
+  if (payload.error) body.error = payload.error as unknown as Json;
+  if (payload.reason !== undefined) body.reason = payload.reason;
+  const { head, tail } = eventCanonicalParts({ at, body, key: null, level: null, type: 'run.status' });
+  const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+  return mapDbErrors(async () => {
+    const { rows } = await ctx.db.query<RunRow>(transitionSql(kind), [
+      ctx.namespace,
+      id,
+      target,
+      sourcesOf(target),
+      at,
+      head,
+      tail,
+      JSON.stringify(body),
+      json(payload.output),
+      json(payload.statistics),
+      payload.notes ?? null,
+      json(payload.error),
+      renewedAt ?? null,
+    ]);
+    if (rows[0]) {
+      ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target });
+      return rows[0];
+    }
+    if (renewedAt) return null;
+    // Nothing changed: explain why from the run as it is now.
+    const current = await getRunRow(ctx, id);
+    if (current.status === target && (kind === 'start' || samePayload(kind, current, payload))) return current;
+    if (current.status === target && isTerminal(target)) {
+      throw new RunFinishedError(id, current.status, `a repeated ${kind} must carry the same payload as the first`);
+    }
+    assertTransition(id, current.status, target);
+    // The status allowed it after all: it changed between our two statements; try again.
+    return transition(ctx, id, kind, payload);
+  });
+}

@@ -1,0 +1,61 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+import { MigrationError } from '../core/errors.js';
+import type { Database } from './database.js';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+
+export interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_.+\.sql$/.test(f)).sort();
+  return Promise.all(files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, sql: await readFile(dir + name, 'utf8') })));
+}
+
+export interface MigrateResult {
+  applied: string[];
+  current: string | null;
+}
+
+/**
+ * Applies pending migrations in order, in one transaction, under an advisory lock so
+ * that concurrent openers (many servers, many test workers) migrate once. Refuses a
+ * database that has migrations this code does not know.
+ */
+export async function migrate(db: Database): Promise<MigrateResult> {
+  const migrations = await loadMigrations();
+  return db.withTransaction(async (tx) => {
+    // Must come first so that a concurrent migrator waits here and then sees our work.
+    await tx.query(`select pg_advisory_xact_lock(hashtext(current_schema() || '.runledger.migrate'))`);
+    await tx.query(`create table if not exists runledger_migrations (
+      id integer primary key, name text not null, applied_at timestamptz not null default now())`);
+    const { rows } = await tx.query<{ id: number; name: string }>(`select id, name from runledger_migrations order by id`);
+    const known = new Map(migrations.map((m) => [m.id, m]));
+    const unknown = rows.filter((r) => !known.has(r.id));
+    if (unknown.length) {
+      throw new MigrationError(
+        `the database has migration ${unknown.map((r) => r.name).join(', ')} which this version of runledger does not know ` +
+          `(it knows up to ${migrations.at(-1)?.name ?? 'none'}); upgrade runledger`,
+      );
+    }
+    for (const r of rows) {
+      if (known.get(r.id)!.name !== r.name) {
+        throw new MigrationError(`migration ${r.id} is ${r.name} in the database but ${known.get(r.id)!.name} in this code`);
+      }
+    }
+    const done = new Set(rows.map((r) => r.id));
+    const applied: string[] = [];
+    for (const m of migrations) {
+      if (done.has(m.id)) continue;
+      await tx.exec(m.sql);
+      await tx.query(`insert into runledger_migrations (id, name) values ($1, $2)`, [m.id, m.name]);
+      applied.push(m.name);
+    }
+    return { applied, current: migrations.at(-1)?.name ?? null };
+  });
+}
