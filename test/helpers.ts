@@ -20,7 +20,7 @@ export async function freshLedger(opts: { poolSize?: number } = {}): Promise<Ope
   if (BACKEND === 'postgres') {
     const schema = `t_${randomBytes(6).toString('hex')}`;
     schemas.push(schema);
-    return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 20 });
+    return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 5 });
   }
   return openLedger({ dataDir: 'memory://' });
 }
