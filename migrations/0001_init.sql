@@ -53,8 +53,10 @@ create unique index runs_source_idx on runs (namespace, source, source_id) where
 -- Cutover: the first live (not imported) run per job and trigger.
 create index runs_live_start_idx on runs (namespace, job, trigger, started_at) where source is null;
 
--- The largest table. Its key leads with (namespace, run_id, seq) so that, on PostgreSQL,
--- it can be range-partitioned by recorded_at without changing any query.
+-- The largest table. Every query addresses it by (namespace, run_id, seq), and seq and key
+-- uniqueness are guaranteed by the run-row lock that every append holds (the unique indexes
+-- are a second line of defence). So on PostgreSQL it can be range-partitioned by recorded_at
+-- (primary key extended to (namespace, run_id, seq, recorded_at)) without changing any query.
 create table events (
   namespace    text        not null,
   run_id       text        not null,
