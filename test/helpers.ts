@@ -2,27 +2,60 @@
  * Test backends. RUNLEDGER_TEST_DB=postgres (default URL postgres://postgres@127.0.0.1:5432/test,
  * override with RUNLEDGER_TEST_DATABASE_URL) gives each ledger its own schema; pglite gives
  * each its own in-memory database. Tests never depend on order or on each other's data.
+ * RUNLEDGER_TEST_VIA=http runs the same tests through the HTTP client: freshLedger() then
+ * starts a real server (port 0) over the fresh ledger and returns a client to it.
  */
 import { randomBytes } from 'node:crypto';
 
 import pg from 'pg';
 
-import { type OpenedLedger,openLedger } from '../src/index.js';
+import { createClient, type OpenedLedger, openLedger, type RunledgerClient, startServer } from '../src/index.js';
 
 export const BACKEND = (process.env.RUNLEDGER_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
 export const PG_URL = process.env.RUNLEDGER_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const onPostgres = BACKEND === 'postgres';
+/** True when the ledger under test is the HTTP client (RUNLEDGER_TEST_VIA=http). */
+export const viaHttp = process.env.RUNLEDGER_TEST_VIA === 'http';
 
 const schemas: string[] = [];
 
-/** A fresh, empty ledger on the selected backend. */
-export async function freshLedger(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
+async function openFresh(opts: { poolSize?: number }): Promise<OpenedLedger> {
   if (BACKEND === 'postgres') {
     const schema = `t_${randomBytes(6).toString('hex')}`;
     schemas.push(schema);
     return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 5 });
   }
   return openLedger({ dataDir: 'memory://' });
+}
+
+/**
+ * The client seen through the OpenedLedger shape: every ledger call goes over HTTP; only
+ * `database` (and `changes`) reach the store directly, for tests that inspect or tamper
+ * with rows as SQL would.
+ */
+function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => Promise<void>): OpenedLedger {
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'database' || prop === 'changes' || prop === 'location') return inner[prop];
+      if (prop === 'inNamespace') return (ns: string) => viaClient(target.inNamespace(ns), inner.inNamespace(ns) as OpenedLedger);
+      if (prop === 'close' && close) return close;
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as unknown as OpenedLedger;
+}
+
+/** A fresh, empty ledger on the selected backend (over HTTP when RUNLEDGER_TEST_VIA=http). */
+export async function freshLedger(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
+  const ledger = await openFresh(opts);
+  if (!viaHttp) return ledger;
+  // The reaper is left to the tests (reapIntervalS 0), as in process.
+  const server = await startServer({ ledger, port: 0, auth: 'off', reapIntervalS: 0, logger: false, webRoot: false });
+  const client = createClient({ baseUrl: server.url });
+  return viaClient(client, ledger, async () => {
+    await server.close();
+    await ledger.close();
+  });
 }
 
 /** A fresh schema name on the PostgreSQL test database (for tests that open several ledgers on one store). */

@@ -1,0 +1,305 @@
+/**
+ * createClient(): the `Ledger` interface over HTTP. Inputs are checked with the same
+ * schemas as the library (so a bad call fails the same way, without a round trip), run
+ * ids are generated here so that a retried create is safe, and server problems come
+ * back as the same LedgerError subclasses with the same `code` and message.
+ */
+import { ValidationError } from '../core/errors.js';
+import { newRunId } from '../core/ids.js';
+import type {
+  AppendResult,
+  CancelInput,
+  Checkpoint,
+  CheckpointInput,
+  CheckpointResult,
+  CompleteInput,
+  EventInput,
+  EventOptions,
+  EventPage,
+  FailInput,
+  ImportOptions,
+  ImportResult,
+  Json,
+  Ledger,
+  ListEventsOptions,
+  ListRunsFilter,
+  ListSubjectsFilter,
+  ReapResult,
+  RetryInput,
+  Run,
+  RunHandle,
+  RunPage,
+  StartedRun,
+  StartRunInput,
+  StatsQuery,
+  StatsResult,
+  SubjectDetail,
+  SubjectPage,
+  TrackOptions,
+  UpdateRunInput,
+  VerifyResult,
+} from '../core/types.js';
+import {
+  cancelSchema,
+  checkpointInputSchema,
+  completeSchema,
+  eventBatchSchema,
+  failSchema,
+  importOptionsSchema,
+  json,
+  listEventsSchema,
+  listRunsSchema,
+  listSubjectsSchema,
+  namespaceSchema,
+  parseInput,
+  retrySchema,
+  runIdSchema,
+  sourceSchema,
+  startRunSchema,
+  statsSchema,
+  updateRunSchema,
+} from '../core/validation.js';
+import { trackRun } from '../ledger/track.js';
+import { request, type RequestSpec, type Transport } from './http.js';
+import { type TailOptions, type TailResult, tailRun } from './tail.js';
+
+export { HttpError } from './http.js';
+export type { TailOptions, TailResult } from './tail.js';
+
+export interface ClientOptions {
+  /** The server, e.g. `http://127.0.0.1:7070`. */
+  baseUrl: string;
+  /** API token (`rl_…`), sent as `Authorization: Bearer`. */
+  token?: string;
+  /** Namespace addressed (default `default`). */
+  namespace?: string;
+  /** A fetch implementation (default: the global fetch, which keeps connections alive). */
+  fetch?: typeof fetch;
+  /** Retries of a failed idempotent call (default 3). */
+  retries?: number;
+  /** Per-request timeout in ms (default 60000). */
+  timeoutMs?: number;
+}
+
+/** The `Ledger` over HTTP, plus live tailing. */
+export interface RunledgerClient extends Ledger {
+  readonly baseUrl: string;
+  inNamespace(namespace: string): RunledgerClient;
+  /**
+   * Follows a run's events live until its terminal status event.
+   * @example
+   * await client.tail(runId, { onEvent: (e) => console.log(e.seq, e.type) });
+   */
+  tail(runId: string, opts: TailOptions): Promise<TailResult>;
+}
+
+const runPath = (id: string, rest = '') => `/v1/runs/${encodeURIComponent(id)}${rest}`;
+const parseRunId = (id: unknown) => parseInput(runIdSchema, id, 'id');
+
+class HttpRunHandle implements RunHandle {
+  constructor(
+    protected readonly client: HttpLedger,
+    readonly id: string,
+  ) {}
+
+  private call<T>(spec: Omit<RequestSpec, 'path'> & { rest?: string }): Promise<T> {
+    return this.client.send<T>({ ...spec, path: runPath(this.id, spec.rest) });
+  }
+
+  get(): Promise<Run> {
+    return this.call({ method: 'GET', idempotent: true });
+  }
+  start(): Promise<Run> {
+    return this.call({ method: 'POST', rest: '/start', idempotent: false });
+  }
+  heartbeat(progress?: Json): Promise<Run> {
+    if (progress !== undefined) parseInput(json, progress, 'progress');
+    return this.call({ method: 'POST', rest: '/heartbeat', body: progress === undefined ? {} : { progress }, idempotent: true });
+  }
+  async event(type: string, body?: Json, opts: EventOptions = {}): Promise<AppendResult> {
+    const [result] = await this.events([{ type, ...(body !== undefined ? { body } : {}), ...opts }]);
+    return result;
+  }
+  async events(events: EventInput[]): Promise<AppendResult[]> {
+    parseInput(eventBatchSchema, events, 'events');
+    // A batch is safe to resend only when every event carries an idempotency key.
+    const keyed = events.every((e) => e.key !== undefined);
+    const res = await this.call<{ results: AppendResult[] }>({ method: 'POST', rest: '/events', body: { events }, idempotent: keyed });
+    return res.results;
+  }
+  listEvents(opts: ListEventsOptions = {}): Promise<EventPage> {
+    parseInput(listEventsSchema, opts);
+    return this.call({ method: 'GET', rest: '/events', query: { ...opts }, idempotent: true });
+  }
+  async checkpoint(input: CheckpointInput): Promise<CheckpointResult> {
+    parseInput(checkpointInputSchema, input);
+    const res = await this.client.sendRaw<Checkpoint>({
+      method: 'POST',
+      path: runPath(this.id, '/checkpoints'),
+      body: input,
+      idempotent: true,
+    });
+    return { checkpoint: res.body, created: res.status === 201 };
+  }
+  getCheckpoint(name: string): Promise<Checkpoint> {
+    return this.call({ method: 'GET', rest: `/checkpoints/${encodeURIComponent(name)}`, idempotent: true });
+  }
+  async listCheckpoints(): Promise<Checkpoint[]> {
+    const res = await this.call<{ checkpoints: Checkpoint[] }>({ method: 'GET', rest: '/checkpoints', idempotent: true });
+    return res.checkpoints;
+  }
+  complete(input: CompleteInput = {}): Promise<Run> {
+    parseInput(completeSchema, input);
+    return this.call({ method: 'POST', rest: '/complete', body: input, idempotent: true });
+  }
+  fail(input: FailInput): Promise<Run> {
+    parseInput(failSchema, input);
+    return this.call({ method: 'POST', rest: '/fail', body: input, idempotent: true });
+  }
+  cancel(input: CancelInput = {}): Promise<Run> {
+    parseInput(cancelSchema, input);
+    return this.call({ method: 'POST', rest: '/cancel', body: input, idempotent: true });
+  }
+  retry(input: RetryInput = {}): Promise<Run> {
+    parseInput(retrySchema, input);
+    return this.call({ method: 'POST', rest: '/retry', body: input, idempotent: false });
+  }
+  setExternalIds(ids: Record<string, string>): Promise<Run> {
+    return this.update({ externalIds: ids });
+  }
+  update(input: UpdateRunInput): Promise<Run> {
+    const { ifVersion, ...body } = parseInput(updateRunSchema, input);
+    return this.call({
+      method: 'PATCH',
+      body,
+      ...(ifVersion !== undefined ? { headers: { 'if-match': `"${ifVersion}"` } } : {}),
+      // A compare-and-set that succeeded would fail when repeated; anything else merges to the same result.
+      idempotent: ifVersion === undefined,
+    });
+  }
+  verify(): Promise<VerifyResult> {
+    return this.call({ method: 'GET', rest: '/verify', idempotent: true });
+  }
+}
+
+class HttpStartedRun extends HttpRunHandle implements StartedRun {
+  constructor(
+    client: HttpLedger,
+    readonly run: Run,
+    readonly created: boolean,
+  ) {
+    super(client, run.id);
+  }
+}
+
+class HttpLedger implements RunledgerClient {
+  readonly baseUrl: string;
+
+  constructor(
+    private readonly transport: Transport,
+    readonly namespace: string,
+  ) {
+    this.baseUrl = transport.baseUrl;
+  }
+
+  /** @internal */
+  async sendRaw<T>(spec: RequestSpec) {
+    return request<T>(this.transport, { ...spec, query: { ...spec.query, namespace: this.namespace } });
+  }
+  /** @internal */
+  async send<T>(spec: RequestSpec): Promise<T> {
+    return (await this.sendRaw<T>(spec)).body;
+  }
+
+  inNamespace(namespace: string): RunledgerClient {
+    return new HttpLedger(this.transport, parseInput(namespaceSchema, namespace, 'namespace'));
+  }
+
+  async startRun(input: StartRunInput): Promise<StartedRun> {
+    parseInput(startRunSchema, input);
+    // The id is fixed before the first attempt: a retry after a lost response finds the same run.
+    const body = { ...input, id: input.id ?? newRunId() };
+    const res = await this.sendRaw<Run>({ method: 'POST', path: '/v1/runs', body, idempotent: true });
+    return new HttpStartedRun(this, res.body, res.status === 201);
+  }
+  getRun(id: string): Promise<Run> {
+    return this.send({ method: 'GET', path: runPath(parseRunId(id)), idempotent: true });
+  }
+  listRuns(filter: ListRunsFilter = {}): Promise<RunPage> {
+    parseInput(listRunsSchema, filter);
+    return this.send({ method: 'GET', path: '/v1/runs', query: { ...filter }, idempotent: true });
+  }
+  run(id: string): RunHandle {
+    return new HttpRunHandle(this, parseRunId(id));
+  }
+  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+    return trackRun(this, opts, fn);
+  }
+  listSubjects(filter: ListSubjectsFilter = {}): Promise<SubjectPage> {
+    parseInput(listSubjectsSchema, filter);
+    return this.send({ method: 'GET', path: '/v1/subjects', query: { ...filter }, idempotent: true });
+  }
+  getSubject(job: string, subject: string): Promise<SubjectDetail> {
+    return this.send({
+      method: 'GET',
+      path: `/v1/subjects/${encodeURIComponent(job)}/${encodeURIComponent(subject)}`,
+      idempotent: true,
+    });
+  }
+  importRuns(source: string, records: unknown[], opts: ImportOptions = {}): Promise<ImportResult> {
+    parseInput(sourceSchema, source, 'source');
+    parseInput(importOptionsSchema, opts);
+    if (!Array.isArray(records))
+      throw new ValidationError('runs must be an array of import records', [{ field: 'runs', message: 'not an array' }]);
+    // Idempotent on (source, sourceId): a resent batch reports duplicates, inserts nothing twice.
+    return this.send({ method: 'POST', path: '/v1/imports', body: { source, runs: records, ...opts }, idempotent: true });
+  }
+  verify(runId?: string): Promise<VerifyResult> {
+    const path = runId === undefined ? '/v1/verify' : runPath(parseRunId(runId), '/verify');
+    return this.send({ method: 'GET', path, idempotent: true });
+  }
+  reap(): Promise<ReapResult> {
+    return this.send({ method: 'POST', path: '/v1/reap', idempotent: true });
+  }
+  stats(query: StatsQuery = {}): Promise<StatsResult> {
+    parseInput(statsSchema, query);
+    return this.send({ method: 'GET', path: '/v1/stats', query: { ...query }, idempotent: true });
+  }
+  tail(runId: string, opts: TailOptions): Promise<TailResult> {
+    return tailRun(this.transport, this.namespace, parseRunId(runId), opts);
+  }
+  async close(): Promise<void> {
+    // Connections belong to the fetch implementation's pool; nothing to release here.
+  }
+}
+
+/**
+ * A ledger over HTTP, with the same interface as `openLedger()`.
+ * @example
+ * const ledger = createClient({ baseUrl: 'http://127.0.0.1:7070', token: process.env.RUNLEDGER_TOKEN });
+ * await ledger.track({ job: 'nightly-export', subject: 'acme' }, async (run) => {
+ *   await run.event('progress', { done: 1, of: 3 });
+ * });
+ */
+export function createClient(opts: ClientOptions): RunledgerClient {
+  let url: URL;
+  try {
+    url = new URL(opts.baseUrl);
+  } catch {
+    throw new ValidationError(`baseUrl must be an http(s) URL such as http://127.0.0.1:7070; got ${JSON.stringify(opts.baseUrl)}`, [
+      { field: 'baseUrl', message: 'not a URL' },
+    ]);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ValidationError(`baseUrl must use http or https; got ${JSON.stringify(opts.baseUrl)}`, [
+      { field: 'baseUrl', message: 'not http(s)' },
+    ]);
+  const transport: Transport = {
+    baseUrl: url.toString().replace(/\/+$/, ''),
+    token: opts.token,
+    fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
+    retries: opts.retries ?? 3,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  };
+  return new HttpLedger(transport, parseInput(namespaceSchema, opts.namespace ?? 'default', 'namespace'));
+}

@@ -1,0 +1,170 @@
+/**
+ * The client's transport: one JSON request with retries, and the mapping from
+ * problem+json back to the LedgerError subclass the library would have thrown.
+ *
+ * Retry policy: a request that never reached the server (connection refused, DNS) is
+ * always safe to repeat. Any other network failure, or a 502/503/504, is repeated only
+ * for calls that are idempotent by design (reads, create with its client-generated id,
+ * events that all carry keys, checkpoints, complete/fail/cancel with the same payload).
+ */
+import {
+  ConfigurationError,
+  DataDirLockedError,
+  type ErrorCode,
+  type ErrorDetail,
+  IdConflictError,
+  InvalidTransitionError,
+  KeyConflictError,
+  LedgerError,
+  MigrationError,
+  NotFoundError,
+  RunFinishedError,
+  ValidationError,
+  VersionMismatchError,
+} from '../core/errors.js';
+
+const CLASSES: Partial<Record<ErrorCode, abstract new (...args: never[]) => LedgerError>> = {
+  validation_failed: ValidationError,
+  not_found: NotFoundError,
+  id_conflict: IdConflictError,
+  invalid_transition: InvalidTransitionError,
+  run_finished: RunFinishedError,
+  version_mismatch: VersionMismatchError,
+  key_conflict: KeyConflictError,
+  data_dir_locked: DataDirLockedError,
+  migration_mismatch: MigrationError,
+  configuration: ConfigurationError,
+};
+
+/** A server-side failure or a response that is not a ledger problem. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code?: string,
+    opts?: { cause?: unknown },
+  ) {
+    super(message, opts);
+    this.name = 'HttpError';
+  }
+}
+
+interface ProblemBody {
+  status?: number;
+  detail?: string;
+  title?: string;
+  code?: string;
+  errors?: ErrorDetail[];
+}
+
+/** Rebuilds the LedgerError subclass for `code`, with the server's message and details. */
+export function toLedgerError(status: number, body: ProblemBody): Error {
+  const code = body.code as ErrorCode | undefined;
+  const message = body.detail ?? body.title ?? `HTTP ${status}`;
+  if (!code || status >= 500) return new HttpError(status, `server error ${status}: ${message}`, code);
+  const err = new LedgerError(code, message, { details: Array.isArray(body.errors) ? body.errors : [] });
+  const cls = CLASSES[code];
+  if (cls) {
+    Object.setPrototypeOf(err, cls.prototype);
+    err.name = cls.name;
+    if (cls === IdConflictError) Object.defineProperty(err, 'fields', { value: err.details.map((d) => d.field), enumerable: true });
+  }
+  return err;
+}
+
+export interface Transport {
+  baseUrl: string;
+  token?: string;
+  fetch: typeof fetch;
+  retries: number;
+  timeoutMs: number;
+}
+
+export interface RequestSpec {
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  query?: Record<string, unknown>;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Safe to send again after a failure that may have reached the server. */
+  idempotent: boolean;
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function causeCode(err: unknown): string | undefined {
+  let e = err as { code?: string; cause?: unknown } | undefined;
+  for (let i = 0; e && i < 5; i++) {
+    if (typeof e.code === 'string') return e.code;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
+export function buildUrl(baseUrl: string, path: string, query?: Record<string, unknown>): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v === undefined || v === null) continue;
+    params.set(k, Array.isArray(v) ? v.join(',') : String(v));
+  }
+  const qs = params.toString();
+  return `${baseUrl.replace(/\/+$/, '')}${path}${qs ? `?${qs}` : ''}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const backoff = (attempt: number) => Math.min(2000, 100 * 3 ** attempt) * (0.5 + Math.random() / 2);
+
+/** Sends one request (retrying per the policy above) and parses the JSON answer. */
+export async function request<T>(t: Transport, spec: RequestSpec): Promise<JsonResponse<T>> {
+  const url = buildUrl(t.baseUrl, spec.path, spec.query);
+  const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...spec.headers };
+  if (t.token) headers.authorization = `Bearer ${t.token}`;
+  let payload: string | undefined;
+  if (spec.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(spec.body);
+  }
+  for (let attempt = 0; ; attempt++) {
+    let res: Response;
+    try {
+      res = await t.fetch(url, { method: spec.method, headers, body: payload, signal: AbortSignal.timeout(t.timeoutMs) });
+    } catch (err) {
+      const neverSent = CONNECT_CODES.has(causeCode(err) ?? '');
+      if (attempt < t.retries && (neverSent || spec.idempotent)) {
+        await sleep(backoff(attempt));
+        continue;
+      }
+      throw new HttpError(
+        0,
+        `cannot reach runledger server at ${t.baseUrl}: ${(err as Error).message} (${causeCode(err) ?? 'network error'})`,
+        undefined,
+        {
+          cause: err,
+        },
+      );
+    }
+    if ((res.status === 502 || res.status === 503 || res.status === 504) && spec.idempotent && attempt < t.retries) {
+      await res.body?.cancel().catch(() => {});
+      await sleep(backoff(attempt));
+      continue;
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (res.status >= 400) {
+      if (body && typeof body === 'object') throw toLedgerError(res.status, body as ProblemBody);
+      throw new HttpError(res.status, `HTTP ${res.status} from ${spec.method} ${spec.path}: ${text.slice(0, 200)}`);
+    }
+    return { status: res.status, body: body as T, headers: res.headers };
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * buildServer(): the HTTP API of DESIGN.md over a SqlLedger, as a Fastify instance.
+ * Routes live in routes/*.ts, one concept each; this file wires the cross-cutting
+ * parts: JSON parsing, validation, authentication, errors (problem+json), metrics,
+ * the OpenAPI document and the embedded dashboard.
+ */
+import { readFileSync } from 'node:fs';
+
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+
+import type { ChangeNotice } from '../ledger/context.js';
+import type { SqlLedger } from '../ledger/ledger.js';
+import { ChangeHub } from './live.js';
+import { ServerMetrics } from './metrics.js';
+import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerCheckpointRoutes } from './routes/checkpoints.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerOpsRoutes } from './routes/ops.js';
+import { registerRunRoutes } from './routes/runs.js';
+import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
+import { registerSubjectRoutes } from './routes/subjects.js';
+import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
+import { serveWeb } from './static.js';
+import { authenticate, type Scope, scopeAllows } from './tokens.js';
+
+export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+
+/** Who is calling: null when auth is off. */
+export interface Identity {
+  tokenId: string;
+  namespace: string;
+  scope: Scope;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  retryAfterS?: number;
+}
+
+/** Per-request rate limit hook (issue 6 plugs a limiter in here). */
+export type RateLimitHook = (who: {
+  tokenId: string | null;
+  namespace: string;
+  ip: string;
+  scope: Scope;
+}) => RateLimitDecision | Promise<RateLimitDecision>;
+
+export interface BuildServerOptions {
+  ledger: SqlLedger;
+  /** `required`: every /v1 request needs a Bearer token; `off`: everything is allowed. */
+  auth: 'required' | 'off';
+  /** Fastify/pino logger options (default off). */
+  logger?: boolean | object;
+  /** Largest request body in bytes (default 10 MB); larger answers 413. */
+  bodyLimit?: number;
+  rateLimit?: RateLimitHook;
+  /** A built dashboard to serve at `/` (SPA fallback to index.html). */
+  webRoot?: string;
+  /** Live tail tuning (tests shorten the intervals). */
+  stream?: StreamOptions;
+  /** Send NOTIFY after writes so streams on other servers wake (PostgreSQL; default true). */
+  crossProcessNotify?: boolean;
+  /** /readyz: how long `select 1` may take (default 2000 ms). */
+  readyTimeoutMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    runledger: { metrics: ServerMetrics; hub: ChangeHub };
+  }
+  interface FastifyRequest {
+    identity: Identity | null;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * Builds the HTTP service (not listening; see startServer).
+ * @example
+ * const app = await buildServer({ ledger, auth: 'off' });
+ * const res = await app.inject({ method: 'POST', url: '/v1/runs', payload: { job: 'nightly' } });
+ */
+export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
+  const { ledger } = opts;
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    // Run ids are up to 128 characters and subjects up to 1024 (URL-encoded: 3 × that).
+    routerOptions: { maxParamLength: 8192 },
+  });
+  const metrics = new ServerMetrics();
+  const hub = new ChangeHub(ledger, app.log, { crossProcess: opts.crossProcessNotify });
+  const streams = new Set<() => void>();
+  app.decorate('runledger', { metrics, hub });
+  app.decorateRequest('identity', null);
+  const countChange = (n: ChangeNotice) => metrics.change(n);
+  ledger.changes.on('change', countChange);
+
+  // Step 1: bodies. Only JSON; an empty body is an absent one (so `POST …/start` needs none).
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    defaultJson(request, text, (err: Error | null, value?: unknown) => {
+      if (!err) return done(null, value);
+      let reason = err.message;
+      try {
+        JSON.parse(text);
+      } catch (syntax) {
+        reason = (syntax as Error).message;
+      }
+      done(
+        new HttpProblem(400, 'validation_failed', `request body is not valid JSON: ${reason}`, [
+          { field: 'body', message: 'malformed JSON' },
+        ]),
+      );
+    });
+  });
+  app.removeContentTypeParser('text/plain');
+
+  // Step 2: validation with the zod schemas; the OpenAPI document from the same schemas.
+  app.setValidatorCompiler(zodValidatorCompiler);
+  const defs: Record<string, unknown> = {};
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'runledger',
+        version: packageVersion(),
+        description:
+          'A durable ledger of runs. Errors are RFC 9457 application/problem+json with a stable `code`. Every endpoint takes `namespace` (default `default`).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: ({ schema, url, route }) => {
+      if (!schema) return { schema, url };
+      const out: Record<string, unknown> = { ...schema };
+      for (const part of ['body', 'querystring', 'params'] as const) {
+        const s = (schema as Record<string, unknown>)[part];
+        if (isZodSchema(s)) out[part] = toOpenApiSchema(s, defs);
+      }
+      const responses = route.config?.responses;
+      if (responses) out.response = Object.fromEntries(Object.entries(responses).map(([code, description]) => [code, { description }]));
+      if (route.config?.scope === 'public' || !url.startsWith('/v1')) out.security = [];
+      return { schema: out as typeof schema, url };
+    },
+    transformObject: (doc) => {
+      const openapi = (doc as { openapiObject: { components?: { schemas?: object } } }).openapiObject;
+      const extra = extraComponents(defs);
+      openapi.components = { ...openapi.components, schemas: { ...openapi.components?.schemas, ...defs, ...extra } };
+      return openapi as Parameters<typeof Object.assign>[0];
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // Step 3: every /v1 route declares the scope it needs.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/v1') && !route.config?.scope) throw new Error(`route ${route.method} ${route.url} declares no scope`);
+  });
+
+  // Step 4: authentication, scope, namespace binding, rate limit — before the body is read.
+  app.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    const need = request.routeOptions.config?.scope;
+    if (!need || need === 'public') return;
+    const raw = (request.query as { namespace?: unknown }).namespace;
+    const namespace = typeof raw === 'string' ? raw : 'default';
+    if (opts.auth === 'required') {
+      const header = request.headers.authorization;
+      const m = header ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null;
+      if (!m) {
+        reply.header('www-authenticate', 'Bearer realm="runledger"');
+        throw new HttpProblem(
+          401,
+          'unauthorized',
+          header ? 'the Authorization header must be "Bearer <token>"' : 'this request needs an Authorization: Bearer <token> header',
+        );
+      }
+      const who = await authenticate(ledger.database, m[1]);
+      if (!who) {
+        reply.header('www-authenticate', 'Bearer realm="runledger", error="invalid_token"');
+        throw new HttpProblem(401, 'unauthorized', 'the token is unknown or revoked');
+      }
+      if (!scopeAllows(who.scope, need))
+        throw new HttpProblem(
+          403,
+          'forbidden',
+          `this token has scope ${who.scope}; ${request.method} ${request.routeOptions.url} needs ${need}`,
+          [{ field: 'scope', message: `needs ${need}`, have: who.scope, need }],
+        );
+      const requested = raw === undefined ? 'default' : raw;
+      if (requested !== who.namespace)
+        throw new HttpProblem(
+          403,
+          'forbidden',
+          `this token is bound to namespace ${who.namespace}; the request is for namespace ${typeof requested === 'string' ? requested : JSON.stringify(requested)}`,
+          [{ field: 'namespace', message: `must be ${who.namespace}` }],
+        );
+      request.identity = { tokenId: who.id, namespace: who.namespace, scope: who.scope };
+    }
+    if (opts.rateLimit) {
+      const decision = await opts.rateLimit({
+        tokenId: request.identity?.tokenId ?? null,
+        namespace,
+        ip: request.ip,
+        scope: need,
+      });
+      if (!decision.allowed) {
+        if (decision.retryAfterS !== undefined) reply.header('retry-after', String(Math.ceil(decision.retryAfterS)));
+        throw new HttpProblem(429, 'rate_limited', 'too many requests; slow down and retry later');
+      }
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  // Step 5: one error handler for everything.
+  app.setErrorHandler((err, request, reply) => {
+    const { problem: p, internal } = toProblem(err, { bodyLimit, contentType: request.headers['content-type'] });
+    if (internal) request.log.error({ err }, 'request failed');
+    reply.code(p.status).type(PROBLEM_TYPE).send(p);
+  });
+  app.setNotFoundHandler(async (request, reply) => {
+    if (opts.webRoot && (await serveWeb.fallback(request, reply))) return reply;
+    reply.code(404).type(PROBLEM_TYPE);
+    return problem(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /docs for the API`);
+  });
+
+  // Step 6: routes.
+  registerRunRoutes(app, ledger, metrics);
+  registerEventRoutes(app, ledger, metrics);
+  registerStreamRoutes(app, ledger, hub, streams, opts.stream);
+  registerCheckpointRoutes(app, ledger);
+  registerSubjectRoutes(app, ledger);
+  registerAdminRoutes(app, ledger, metrics);
+  registerOpsRoutes(app, ledger, metrics, { readyTimeoutMs: opts.readyTimeoutMs ?? 2000 });
+  if (opts.webRoot) await serveWeb.register(app, opts.webRoot);
+
+  // Live streams never finish on their own: end them so that close() can drain.
+  app.addHook('preClose', async () => {
+    for (const stop of [...streams]) stop();
+  });
+  app.addHook('onClose', async () => {
+    ledger.changes.off('change', countChange);
+    await hub.close();
+  });
+  return app;
+}

@@ -1,0 +1,187 @@
+/**
+ * Wake-ups for live tails. A stream sleeps until its run changes; it never polls the
+ * database in a loop.
+ *
+ * - In process: the ledger's `changes` feed fires after each committed write.
+ * - Across processes (PostgreSQL): after a write commits, this server sends one
+ *   `NOTIFY runledger_changes` naming the changed runs, and every server LISTENs. The
+ *   NOTIFY is sent here, after commit and outside the ledger's transactions, so the
+ *   write path holds no extra lock and pays no extra statement; notices are coalesced
+ *   (one NOTIFY in flight at a time carries every change since the previous one).
+ *   Writes by a library process that runs no server send no NOTIFY; streams pick those
+ *   up at their safety re-check (every few seconds), as they do after a lost LISTEN
+ *   connection.
+ */
+import { randomBytes } from 'node:crypto';
+
+import type { SqlLedger } from '../ledger/ledger.js';
+
+export const NOTIFY_CHANNEL = 'runledger_changes';
+// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const MAX_PAYLOAD = 7000;
+
+interface Payload {
+  /** Schema: one database may hold several ledgers (tests use a schema each). */
+  s: string;
+  /** Sending server instance: a server ignores its own notices (it saw them in process). */
+  o: string;
+  /** [namespace, runId] pairs. */
+  c: [string, string][];
+}
+
+const keyOf = (namespace: string, runId: string) => `${namespace}\u0000${runId}`;
+
+/** One stream's subscription: `next()` resolves at the next change (or after `timeoutMs`). */
+export interface Subscription {
+  /** Forget changes seen so far (call right before reading). */
+  clear(): void;
+  next(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+interface Waiter {
+  dirty: boolean;
+  wake?: () => void;
+}
+
+export class ChangeHub {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly instance = randomBytes(8).toString('hex');
+  private readonly onChange = (n: { namespace: string; runId: string }) => {
+    this.wake(keyOf(n.namespace, n.runId));
+    if (this.notify) this.queueNotify(n.namespace, n.runId);
+  };
+  private schema: string | null = null;
+  private listening: Promise<void> | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private pending = new Map<string, [string, string]>();
+  private sending: Promise<void> | null = null;
+  private closed = false;
+  private readonly notify: boolean;
+
+  constructor(
+    private readonly ledger: SqlLedger,
+    private readonly log: { warn(obj: unknown, msg: string): void },
+    opts: { crossProcess?: boolean } = {},
+  ) {
+    this.notify = ledger.database.kind === 'postgres' && opts.crossProcess !== false;
+    ledger.changes.on('change', this.onChange);
+  }
+
+  subscribe(namespace: string, runId: string): Subscription {
+    const key = keyOf(namespace, runId);
+    const waiter: Waiter = { dirty: false };
+    let set = this.waiters.get(key);
+    if (!set) this.waiters.set(key, (set = new Set()));
+    set.add(waiter);
+    if (this.notify) void this.ensureListening();
+    return {
+      clear: () => {
+        waiter.dirty = false;
+      },
+      next: (timeoutMs) =>
+        new Promise<void>((resolve) => {
+          if (waiter.dirty || this.closed) return resolve();
+          const timer = setTimeout(done, timeoutMs);
+          function done() {
+            clearTimeout(timer);
+            waiter.wake = undefined;
+            resolve();
+          }
+          waiter.wake = done;
+        }),
+      close: () => {
+        set!.delete(waiter);
+        if (!set!.size) this.waiters.delete(key);
+        waiter.wake?.();
+      },
+    };
+  }
+
+  private wake(key: string): void {
+    for (const w of this.waiters.get(key) ?? []) {
+      w.dirty = true;
+      w.wake?.();
+    }
+  }
+
+  private async ensureListening(): Promise<void> {
+    if (this.listening || this.closed) return;
+    this.listening = (async () => {
+      try {
+        const db = this.ledger.database;
+        const unlisten = await db.listen(NOTIFY_CHANNEL, (text) => this.onNotify(text));
+        this.schema ??= await this.currentSchema();
+        if (this.closed) await unlisten();
+        else this.unlisten = unlisten;
+      } catch (err) {
+        this.log.warn({ err }, 'live tail: LISTEN failed; streams fall back to their periodic re-check');
+        // Try again at the next subscription.
+        setTimeout(() => (this.listening = null), 5000).unref();
+      }
+    })();
+  }
+
+  private async currentSchema(): Promise<string> {
+    const { rows } = await this.ledger.database.query<{ s: string }>('select current_schema() as s');
+    return rows[0].s;
+  }
+
+  private onNotify(text: string): void {
+    let payload: Payload;
+    try {
+      payload = JSON.parse(text) as Payload;
+    } catch {
+      return;
+    }
+    if (payload.o === this.instance || payload.s !== this.schema || !Array.isArray(payload.c)) return;
+    for (const [ns, id] of payload.c) this.wake(keyOf(ns, id));
+  }
+
+  private queueNotify(namespace: string, runId: string): void {
+    this.pending.set(keyOf(namespace, runId), [namespace, runId]);
+    if (!this.sending) this.sending = this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      this.schema ??= await this.currentSchema();
+      while (this.pending.size && !this.closed) {
+        const batch = [...this.pending.values()];
+        this.pending = new Map();
+        const payloads: string[] = [];
+        let chunk: [string, string][] = [];
+        const emit = () => {
+          if (chunk.length) payloads.push(JSON.stringify({ s: this.schema!, o: this.instance, c: chunk } satisfies Payload));
+          chunk = [];
+        };
+        let size = 100;
+        for (const pair of batch) {
+          const add = pair[0].length + pair[1].length + 8;
+          if (size + add > MAX_PAYLOAD) {
+            emit();
+            size = 100;
+          }
+          chunk.push(pair);
+          size += add;
+        }
+        emit();
+        await this.ledger.database.query(`select pg_notify($1, p) from unnest($2::text[]) as p`, [NOTIFY_CHANNEL, payloads]);
+      }
+    } catch (err) {
+      if (!this.closed) this.log.warn({ err }, 'live tail: NOTIFY failed; other servers see the change at their re-check');
+      this.pending.clear();
+    } finally {
+      this.sending = null;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.ledger.changes.off('change', this.onChange);
+    for (const set of this.waiters.values()) for (const w of set) w.wake?.();
+    await this.sending;
+    await this.listening;
+    await this.unlisten?.().catch(() => {});
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * startServer(): buildServer + listen + the reaper loop + the data-dir lock's server URL.
+ * Refuses to listen beyond loopback without tokens. close() stops the reaper, ends live
+ * streams and lets in-flight requests finish; it does not close the ledger.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import type { FastifyInstance } from 'fastify';
+
+import { ConfigurationError } from '../core/errors.js';
+import type { OpenedLedger } from '../ledger/open.js';
+import { buildServer, type BuildServerOptions, type RateLimitHook } from './app.js';
+import { defaultWebRoot } from './static.js';
+
+export interface StartServerOptions {
+  ledger: OpenedLedger;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 7070; 0 picks a free port. */
+  port?: number;
+  /** `auto` (default): off on loopback, required elsewhere. */
+  auth?: 'auto' | 'required' | 'off';
+  /** Reaper period in seconds (default 5); 0 disables the reaper in this server. */
+  reapIntervalS?: number;
+  /** pino options; default: JSON logs at info to stdout. */
+  logger?: boolean | object;
+  bodyLimit?: number;
+  rateLimit?: RateLimitHook;
+  /** Dashboard folder; default `<package root>/dist/web` when built. `false` serves none. */
+  webRoot?: string | false;
+  stream?: BuildServerOptions['stream'];
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/**
+ * Starts the HTTP service.
+ * @example
+ * const ledger = await openLedger();
+ * const server = await startServer({ ledger, port: 0 });
+ * const client = createClient({ baseUrl: server.url });
+ */
+export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 7070;
+  const mode = opts.auth ?? 'auto';
+  if (!['auto', 'required', 'off'].includes(mode))
+    throw new ConfigurationError(`auth must be auto, required or off; got ${JSON.stringify(mode)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigurationError(`port must be 0–65535; got ${JSON.stringify(port)}`);
+  const loopback = isLoopback(host);
+  const auth = mode === 'auto' ? (loopback ? 'off' : 'required') : mode;
+  if (auth === 'off' && !loopback)
+    throw new ConfigurationError(
+      `refusing to serve on ${host} without authentication: bind a loopback address (127.0.0.1) or use --auth required with tokens`,
+    );
+  const reapIntervalS = opts.reapIntervalS ?? 5;
+  if (!(reapIntervalS >= 0)) throw new ConfigurationError(`reapIntervalS must be 0 or more; got ${JSON.stringify(opts.reapIntervalS)}`);
+
+  const webRoot = opts.webRoot === false ? undefined : (opts.webRoot ?? defaultWebRoot(PACKAGE_ROOT));
+  const app = await buildServer({
+    ledger: opts.ledger,
+    auth,
+    logger: opts.logger ?? true,
+    bodyLimit: opts.bodyLimit,
+    rateLimit: opts.rateLimit,
+    webRoot,
+    stream: opts.stream,
+  });
+  await app.listen({ host, port });
+  const address = app.server.address();
+  const actualPort = typeof address === 'object' && address ? address.port : port;
+  // A wildcard bind is reached locally through loopback (the URL is what local CLIs use).
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const url = `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${actualPort}`;
+  opts.ledger.dataDirLock?.setServerUrl(url);
+  app.log.info({ url, auth, reapIntervalS, location: opts.ledger.location, dashboard: Boolean(webRoot) }, 'runledger server listening');
+
+  // The reaper: one pass at a time in this process; across processes the advisory lock decides.
+  let reaping: Promise<void> | null = null;
+  const reapOnce = () => {
+    if (reaping) return;
+    reaping = opts.ledger
+      .reap()
+      .then((result) => {
+        app.runledger.metrics.reaped(result);
+        if (result.suspected.length || result.timedOut.length)
+          app.log.info({ suspected: result.suspected, timedOut: result.timedOut }, 'reaper acted');
+      })
+      .catch((err) => app.log.warn({ err }, 'reaper pass failed; next pass retries'))
+      .finally(() => {
+        reaping = null;
+      });
+  };
+  const timer = reapIntervalS > 0 ? setInterval(reapOnce, reapIntervalS * 1000) : undefined;
+  timer?.unref();
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    app,
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        await reaping;
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}
