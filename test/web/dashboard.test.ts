@@ -1,0 +1,343 @@
+/**
+ * The dashboard, end to end: the built web app served by the real server over a fresh
+ * ledger filled by `runledger demo`'s seeder, driven in Debian's chromium through
+ * playwright-core. Screenshots of each page land in build/screenshots/.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { type DemoSummary, seedDemo } from '../../src/cli/commands/demo.js';
+import type { OpenedLedger } from '../../src/index.js';
+import { startServer } from '../../src/server/serve.js';
+import { createToken } from '../../src/server/tokens.js';
+import { dropSchemas, freshLedger } from '../helpers.js';
+
+const CHROMIUM = process.env.RUNLEDGER_CHROMIUM ?? '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`skipping the dashboard tests: no chromium at ${CHROMIUM} (apt-get install chromium)`);
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WEB_OUT = join(ROOT, 'dist/web');
+const SHOTS = join(ROOT, 'build/screenshots');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the dashboard unless dist/web is newer than every source (npm test builds it first). */
+async function buildWebOnce(): Promise<void> {
+  const index = join(WEB_OUT, 'index.html');
+  const sources = Math.max(newestMtime(join(ROOT, 'web')), statSync(join(ROOT, 'src/core/types.ts')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  await build({ configFile: join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' });
+}
+
+// Waits up to 15 s for a page that refreshes itself (the runs list polls every 4 s).
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 100 });
+
+describe.skipIf(!hasChromium)('dashboard in chromium', () => {
+  let ledger: OpenedLedger;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let demo: DemoSummary;
+  const errors: string[] = [];
+
+  const shot = (p: Page, name: string) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const go = async (hash: string, p: Page = page) => {
+    await p.goto(`${server.url}/${hash}`);
+  };
+  const rowsText = (p: Page = page) => p.locator('table.runs-table tbody tr').allInnerTexts();
+
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    await buildWebOnce();
+    ledger = await freshLedger();
+    server = await startServer({ ledger, port: 0, auth: 'off', reapIntervalS: 0, logger: false });
+    demo = await seedDemo(ledger, { stuckLeaseS: 1 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.setDefaultTimeout(15_000);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await ledger?.close();
+    await dropSchemas();
+  });
+
+  it('serves the dashboard at / and lists runs newest first, flagging the suspect run', async () => {
+    await go('');
+    await page.locator('table.runs-table tbody tr').first().waitFor();
+    const ids = await page.locator('table.runs-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    expect(ids.length).toBe(50);
+    // Newest first: the last live runs of the demo are compliance checks.
+    const newest = await ledger.listRuns({ limit: 1 });
+    expect(ids[0]).toBe(newest.runs[0]!.id);
+    await poll(() => page.locator(`tr[data-run-id="${demo.runIds.stuck}"] .badge.suspect`).count()).toBe(1);
+    await poll(async () => (await page.locator('.live-note').innerText()).startsWith('Live')).toBe(true);
+    await shot(page, 'runs');
+  });
+
+  it('loads more with the keyset cursor', async () => {
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await poll(() => page.locator('table.runs-table tbody tr').count()).toBe(100);
+    const ids = await page.locator('table.runs-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    expect(new Set(ids).size).toBe(100);
+  });
+
+  it('filters by job and status, and by external id', async () => {
+    await go('#/runs');
+    await page.getByLabel('Job').fill('compliance-check');
+    await page.getByLabel('Status').selectOption('failed');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(() => page.evaluate(() => location.hash)).toContain('job=compliance-check');
+    await poll(async () => {
+      const rows = await rowsText();
+      return rows.length > 0 && rows.every((r) => r.includes('compliance-check') && r.includes('failed'));
+    }).toBe(true);
+    const failed = await ledger.listRuns({ job: 'compliance-check', status: 'failed', limit: 500 });
+    await poll(async () => (await rowsText()).length).toBe(Math.min(50, failed.runs.length));
+
+    const child = await ledger.getRun(demo.runIds.collectionChildren[0]!);
+    const [key, value] = Object.entries(child.externalIds)[0]!;
+    await go('#/runs');
+    await page.getByLabel('External id').fill(`${key}:${value}`);
+    await page.getByLabel('External id').press('Enter');
+    await poll(() => page.locator('table.runs-table tbody tr').evaluateAll((r) => r.map((x) => x.getAttribute('data-run-id')))).toEqual([
+      child.id,
+    ]);
+
+    // A malformed external id filter is explained, not sent.
+    await page.getByLabel('External id').fill('no-colon');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(() => page.locator('#ext-error').isVisible()).toBe(true);
+  });
+
+  it('shows a run created while the page is open', async () => {
+    await go('#/runs?job=live-demo');
+    await page.getByText('No run matches these filters').waitFor();
+    const run = await ledger.startRun({ job: 'live-demo', subject: 'acme/api' });
+    await page.locator(`tr[data-run-id="${run.id}"]`).waitFor();
+    await run.complete({});
+    await poll(() => page.locator(`tr[data-run-id="${run.id}"] [data-status]`).getAttribute('data-status')).toBe('completed');
+  });
+
+  it('opens a run: timeline, checkpoints with a verified badge, output and statistics', async () => {
+    await go('#/runs?job=agent-md&subject=acme/api&trigger=manual');
+    await page.locator(`tr[data-run-id="${demo.runIds.agentMdCompleted}"] a[title="${demo.runIds.agentMdCompleted}"]`).click();
+    await page.getByRole('heading', { name: demo.runIds.agentMdCompleted }).waitFor();
+    await page.getByText('✓ chain verified').waitFor();
+    await poll(() => page.locator('.timeline li .badge').allInnerTexts()).toEqual(['running', 'completed']);
+    await page.getByRole('button', { name: 'pre_decision' }).click();
+    const view = page.getByTestId('checkpoint-view');
+    await view.getByText('diffPaths').waitFor();
+    await view.getByText('"docs/agents/build.md"').waitFor();
+    expect(await view.locator('.badge.good').innerText()).toContain('verified');
+    await poll(() => page.getByLabel('Statistics').innerText()).toContain('tokensIn');
+    await poll(() => page.getByLabel('External ids').innerText()).toContain('temporal.workflowId');
+    await shot(page, 'run-detail');
+  });
+
+  it('filters the event log by level', async () => {
+    await page.getByLabel('Level').selectOption('warn');
+    const levels = await page.locator('.events .event .lvl').allInnerTexts();
+    expect(levels).toEqual(['warn']);
+    await page.getByLabel('Level').selectOption('');
+    expect(await page.locator('.events .event').count()).toBeGreaterThan(5);
+  });
+
+  it('tails a live run: an appended event and the completion arrive without reload', async () => {
+    await go(`#/runs/${demo.runIds.agentMdRunning}`);
+    await poll(() => page.getByTestId('stream-state').innerText()).toContain('live');
+    const before = await page.locator('.events .event').count();
+    await ledger.run(demo.runIds.agentMdRunning).event('llm.response', { tokensOut: 4242 }, { level: 'info' });
+    await page.locator('.events .event', { hasText: '4242' }).waitFor();
+    expect(await page.locator('.events .event').count()).toBe(before + 1);
+    await shot(page, 'run-live');
+    await ledger.run(demo.runIds.agentMdRunning).complete({ statistics: { tokensOut: 4242 } });
+    await poll(() => page.locator('.page-head [data-status]').getAttribute('data-status')).toBe('completed');
+    await poll(() => page.getByTestId('stream-state').innerText()).toBe('complete');
+  });
+
+  it('shows a failure with its stack, and a parent with its children', async () => {
+    await go(`#/runs/${demo.runIds.agentMdFailed}`);
+    await page.getByRole('heading', { name: 'Error: ContextLengthExceeded' }).waitFor();
+    expect(await page.locator('pre.stack').innerText()).toContain('buildPrompt');
+    await poll(() => page.locator('.timeline li .badge').allInnerTexts()).toEqual(['running', 'retrying', 'running', 'failed']);
+    await shot(page, 'run-failed');
+
+    await go(`#/runs/${demo.runIds.collection}`);
+    await page.getByRole('heading', { name: /Child runs/ }).waitFor();
+    expect(await page.getByRole('heading', { name: /Child runs/ }).innerText()).toContain('6 of 8 finished');
+    expect(await page.getByRole('progressbar').getAttribute('aria-valuenow')).toBe('6');
+    const child = demo.runIds.collectionChildren[2]!;
+    await page.locator(`a[title="${child}"]`).click();
+    await page
+      .getByRole('link', { name: /parent/ })
+      .first()
+      .waitFor();
+    await shot(page, 'run-collection-child');
+  });
+
+  it('shows the subjects board with trigger-badged strips', async () => {
+    await go('#/subjects?job=compliance-check');
+    await page.locator('li.tile').first().waitFor();
+    expect(await page.locator('li.tile').count()).toBe(6);
+    // billing-agent: the owner test after the failing heartbeat is the current verdict.
+    const billing = page.locator('li.tile[data-subject="https://agents.acme.dev/billing-agent"]');
+    expect(await billing.locator('.tile-head [data-status]').getAttribute('data-status')).toBe('completed');
+    expect(await billing.locator('.trigger-badge').innerText()).toBe('owner_test');
+    await poll(() => billing.locator('.strip .cell').count()).toBeGreaterThan(5);
+    const cells = await billing.locator('.strip .cell').allInnerTexts();
+    expect(cells).toContain('OT');
+    expect(cells).toContain('H');
+    expect(await billing.locator('.strip .cell.status-failed').count()).toBeGreaterThan(0);
+    await shot(page, 'subjects');
+  });
+
+  it('draws the charts from /v1/stats', async () => {
+    await go('#/charts?range=7d');
+    await page.locator('.plot canvas').first().waitFor();
+    expect(await page.locator('.plot canvas').count()).toBe(2);
+    expect(await page.locator('table tbody tr', { hasText: 'compliance-check' }).count()).toBe(1);
+    await shot(page, 'charts');
+  });
+
+  it('compares runs showing only the fields that differ', async () => {
+    const { runs } = await ledger.listRuns({ job: 'compliance-check', subject: 'https://agents.acme.dev/billing-agent', limit: 2 });
+    await go('#/runs?job=compliance-check&subject=https://agents.acme.dev/billing-agent');
+    for (const r of runs) await page.getByLabel(`Select run ${r.id} to compare`).check();
+    await page.getByRole('link', { name: 'Compare 2 selected' }).click();
+    await page.getByLabel('Params differences').waitFor();
+    // Same suite for both: no param differs.
+    expect(await page.getByLabel('Params differences').innerText()).toContain('All 3 fields are the same');
+    const statFields = await page.getByLabel('Statistics differences').locator('tbody th').allInnerTexts();
+    expect(statFields).toContain('checksPassed');
+    for (const f of statFields) {
+      const cells = await page.getByLabel('Statistics differences').locator(`tr[data-field="${f}"] td`).allInnerTexts();
+      expect(new Set(cells).size).toBeGreaterThan(1);
+    }
+    await shot(page, 'compare');
+  });
+
+  it('has readable empty and error states, and real keyboard focus', async () => {
+    await go('#/runs?namespace=nobody-here');
+    await page.getByText('No runs yet').waitFor();
+    await go('#/runs/no-such-run');
+    await page.getByRole('alert').getByText('Not found', { exact: true }).waitFor();
+    await shot(page, 'not-found');
+    await go('#/runs');
+    await page.reload();
+    await page.locator('table.runs-table tbody tr').first().waitFor();
+    const focused: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab');
+      focused.push(await page.evaluate(() => `${document.activeElement?.tagName}:${document.activeElement?.textContent?.trim()}`));
+    }
+    expect(focused).toEqual(['A:Skip to content', 'A:runledger', 'A:Runs', 'A:Subjects']);
+    await page.keyboard.press('Enter');
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/subjects');
+    expect(errors).toEqual([]);
+  });
+
+  it('fits a 390 px wide screen', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    try {
+      const p = await phone.newPage();
+      const overflow = () => p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      for (const [hash, name] of [
+        ['', 'runs-390'],
+        [`#/runs/${demo.runIds.agentMdFailed}`, 'run-390'],
+        ['#/subjects?job=compliance-check', 'subjects-390'],
+        ['#/charts?range=7d', 'charts-390'],
+      ] as const) {
+        await go(hash, p);
+        await p.locator('main section, main article').first().waitFor();
+        await p.waitForLoadState('networkidle').catch(() => {});
+        await p
+          .locator('.state.loading')
+          .first()
+          .waitFor({ state: 'detached' })
+          .catch(() => {});
+        expect(await overflow(), `${name} overflows horizontally`).toBeLessThanOrEqual(0);
+        await shot(p, name);
+      }
+    } finally {
+      await phone.close();
+    }
+  });
+
+  describe('with auth required', () => {
+    let authServer: Awaited<ReturnType<typeof startServer>>;
+    let token: string;
+
+    beforeAll(async () => {
+      authServer = await startServer({ ledger, port: 0, auth: 'required', reapIntervalS: 0, logger: false });
+      token = (await createToken(ledger.database, { namespace: 'default', scope: 'read', name: 'dashboard-test' })).token;
+    });
+    afterAll(async () => {
+      await authServer?.close();
+    });
+
+    it('asks for a token once, keeps it, and tails events with it', async () => {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      try {
+        const p = await ctx.newPage();
+        await p.goto(`${authServer.url}/#/runs`);
+        const dialog = p.getByRole('dialog', { name: 'This server needs a token' });
+        await dialog.waitFor();
+        await shot(p, 'auth-prompt');
+        await p.getByLabel('Token', { exact: true }).fill('not-a-token');
+        await p.getByRole('button', { name: 'Use token' }).click();
+        await dialog.getByText('The stored token was refused').waitFor();
+        await p.getByLabel('Token', { exact: true }).fill(token);
+        await p.getByRole('button', { name: 'Use token' }).click();
+        await p.locator('table.runs-table tbody tr').first().waitFor();
+        expect(await dialog.count()).toBe(0);
+        expect(await p.evaluate(() => localStorage.getItem('runledger.token'))).toBe(token);
+
+        // A reload asks nothing: the token is kept.
+        await p.reload();
+        await p.locator('table.runs-table tbody tr').first().waitFor();
+        expect(await dialog.count()).toBe(0);
+
+        // The live tail sends the token too (EventSource cannot, so it reads the stream with fetch).
+        const run = await ledger.startRun({ job: 'auth-demo', subject: 'acme/api' });
+        await p.goto(`${authServer.url}/#/runs/${run.id}`);
+        await poll(() => p.getByTestId('stream-state').innerText()).toContain('live');
+        await run.event('hello.with.token', { ok: true });
+        await p.locator('.events .event', { hasText: 'hello.with.token' }).waitFor();
+        await run.complete({});
+        await poll(() => p.getByTestId('stream-state').innerText()).toBe('complete');
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+});

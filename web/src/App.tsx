@@ -1,0 +1,106 @@
+import { lazy, Suspense, useState, useSyncExternalStore } from 'react';
+
+import { getAuthState, getToken, setToken, subscribeAuth } from './api';
+import { Empty, Loading } from './components/States';
+import { TokenPrompt } from './components/TokenPrompt';
+import { ComparePage } from './pages/ComparePage';
+import { RunDetailPage } from './pages/RunDetailPage';
+import { RunsPage } from './pages/RunsPage';
+import { SubjectsPage } from './pages/SubjectsPage';
+import { href, navigate, type Route, useRoute } from './router';
+
+// uPlot only loads with the charts page.
+const ChartsPage = lazy(() => import('./pages/ChartsPage'));
+
+const NAV = [
+  { path: '/runs', label: 'Runs' },
+  { path: '/subjects', label: 'Subjects' },
+  { path: '/charts', label: 'Charts' },
+  { path: '/compare', label: 'Compare' },
+];
+
+function NamespaceSelector({ route }: { route: Route }) {
+  const [value, setValue] = useState(route.namespace);
+  const [shown, setShown] = useState(route.namespace);
+  if (shown !== route.namespace) {
+    setShown(route.namespace);
+    setValue(route.namespace);
+  }
+  return (
+    <form
+      className="ns-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const q = Object.fromEntries(route.query);
+        navigate(href(route.path, { ...q, namespace: value.trim() || 'default' }));
+      }}
+    >
+      <label htmlFor="ns-input">Namespace</label>
+      <input id="ns-input" value={value} onChange={(e) => setValue(e.target.value)} size={12} spellCheck={false} />
+      <button type="submit">Switch</button>
+    </form>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  const [first, second] = route.segments;
+  const ns = route.namespace;
+  switch (first ?? 'runs') {
+    case 'runs':
+      return second ? <RunDetailPage key={`${ns}/${second}`} ns={ns} id={second} /> : <RunsPage route={route} />;
+    case 'subjects':
+      return <SubjectsPage route={route} />;
+    case 'charts':
+      return (
+        <Suspense fallback={<Loading what="Loading charts" />}>
+          <ChartsPage route={route} />
+        </Suspense>
+      );
+    case 'compare':
+      return <ComparePage route={route} />;
+    default:
+      return (
+        <Empty title="No such page">
+          <a href={href('/runs')}>Go to the runs</a>
+        </Empty>
+      );
+  }
+}
+
+export function App() {
+  const route = useRoute();
+  const auth = useSyncExternalStore(subscribeAuth, getAuthState);
+  const token = useSyncExternalStore(subscribeAuth, getToken);
+  const section = route.segments[0] ?? 'runs';
+  return (
+    <>
+      <a className="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
+        Skip to content
+      </a>
+      <header className="topbar">
+        <a className="brand" href={href('/runs')}>
+          runledger
+        </a>
+        <nav aria-label="Main">
+          {NAV.map((n) => (
+            <a key={n.path} href={href(n.path)} aria-current={section === n.path.slice(1) ? 'page' : undefined}>
+              {n.label}
+            </a>
+          ))}
+        </nav>
+        <div className="topbar-end">
+          <NamespaceSelector route={route} />
+          {token && (
+            <button type="button" className="link-button" onClick={() => setToken(null)} title="Forget the stored API token">
+              Forget token
+            </button>
+          )}
+        </div>
+      </header>
+      <main id="main" tabIndex={-1}>
+        <Page route={route} />
+      </main>
+      {auth.needed && <TokenPrompt rejected={auth.rejected} />}
+    </>
+  );
+}

@@ -1,0 +1,278 @@
+/** Runs: filters, newest first, keyset "load more", refreshed every few seconds. */
+import { useEffect, useRef, useState } from 'react';
+
+import { api, type Run, type RunPage } from '../api';
+import { Empty, ErrorState, Loading } from '../components/States';
+import { StatusBadge } from '../components/Status';
+import { formatDuration, formatTime, runDurationMs, shortId, STATUSES, statusLabel, timeAgo } from '../format';
+import { useNow } from '../hooks';
+import { href, navigate, type Route, runHref } from '../router';
+
+const PAGE = 50;
+const POLL_MS = 4000;
+const FILTERS = ['job', 'subject', 'status', 'trigger', 'externalId', 'parentId'] as const;
+type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
+
+const newer = (a: Run, b: Run) => (a.createdAt === b.createdAt ? a.id > b.id : a.createdAt > b.createdAt);
+
+/**
+ * Folds a fresh first page into what is shown: anything newer than the page's last row that is
+ * not in it no longer matches the filters; older rows (from "load more") stay.
+ */
+export function mergeFirstPage(shown: Run[], cursor: string | null, fresh: RunPage): { runs: Run[]; cursor: string | null } {
+  if (fresh.nextCursor === null || !fresh.runs.length) return { runs: fresh.runs, cursor: fresh.nextCursor };
+  const last = fresh.runs[fresh.runs.length - 1]!;
+  const ids = new Set(fresh.runs.map((r) => r.id));
+  const older = shown.filter((r) => !ids.has(r.id) && newer(last, r));
+  return { runs: [...fresh.runs, ...older], cursor: older.length ? cursor : fresh.nextCursor };
+}
+
+function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
+  const [draft, setDraft] = useState<Filters>(filters);
+  const key = JSON.stringify(filters);
+  const [shownKey, setShownKey] = useState(key);
+  if (shownKey !== key) {
+    setShownKey(key);
+    setDraft(filters);
+  }
+  const extBad = Boolean(draft.externalId && !draft.externalId.includes(':'));
+  const field = (name: keyof Filters, label: string, placeholder: string) => (
+    <div className="field">
+      <label htmlFor={`f-${name}`}>{label}</label>
+      <input
+        id={`f-${name}`}
+        value={draft[name] ?? ''}
+        placeholder={placeholder}
+        spellCheck={false}
+        onChange={(e) => setDraft({ ...draft, [name]: e.target.value })}
+        aria-invalid={name === 'externalId' && extBad ? true : undefined}
+        aria-describedby={name === 'externalId' && extBad ? 'ext-error' : undefined}
+      />
+    </div>
+  );
+  return (
+    <form
+      className="filters"
+      aria-label="Filter runs"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (extBad) return;
+        const q: Record<string, string> = {};
+        for (const k of FILTERS) if (draft[k]?.trim()) q[k] = draft[k]!.trim();
+        navigate(href('/runs', { ...q, namespace: route.namespace }));
+      }}
+    >
+      {field('job', 'Job', 'agent-md')}
+      {field('subject', 'Subject', 'acme/api')}
+      <div className="field">
+        <label htmlFor="f-status">Status</label>
+        <select id="f-status" value={draft.status ?? ''} onChange={(e) => setDraft({ ...draft, status: e.target.value })}>
+          <option value="">any</option>
+          <option value="submitted,running,retrying">live (submitted, running, retrying)</option>
+          <option value="failed,timed_out">problems (failed, timed out)</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {statusLabel(s)}
+            </option>
+          ))}
+          {draft.status && !draft.status.includes(',') && !STATUSES.includes(draft.status as never) && (
+            <option value={draft.status}>{draft.status}</option>
+          )}
+        </select>
+      </div>
+      {field('trigger', 'Trigger', 'heartbeat')}
+      {field('externalId', 'External id', 'key:value')}
+      <div className="filter-actions">
+        <button type="submit" className="primary">
+          Apply
+        </button>
+        <a className="button" href={href('/runs', { namespace: route.namespace })}>
+          Clear
+        </a>
+      </div>
+      {extBad && (
+        <p id="ext-error" className="error-text field-error">
+          External id must be <code>key:value</code>, e.g. <code>amc.executionId:exec-123</code>.
+        </p>
+      )}
+    </form>
+  );
+}
+
+export function RunsPage({ route }: { route: Route }) {
+  const ns = route.namespace;
+  const filters: Filters = {};
+  for (const k of FILTERS) {
+    const v = route.query.get(k);
+    if (v) filters[k] = v;
+  }
+  const key = JSON.stringify([ns, filters]);
+  const [state, setState] = useState<{ key: string; runs: Run[]; cursor: string | null; loaded: boolean; at?: number }>({
+    key,
+    runs: [],
+    cursor: null,
+    loaded: false,
+  });
+  const [error, setError] = useState<Error>();
+  const [more, setMore] = useState(false);
+  const [selected, setSelected] = useState<string[]>([]);
+  const now = useNow(1000);
+  const stateRef = useRef(state);
+  stateRef.current = state;
+
+  useEffect(() => {
+    let cancelled = false;
+    const f = JSON.parse(key)[1] as Filters;
+    setState({ key, runs: [], cursor: null, loaded: false });
+    setError(undefined);
+    const load = async () => {
+      try {
+        const page = await api.listRuns(ns, { ...f, limit: PAGE });
+        if (cancelled) return;
+        const cur = stateRef.current;
+        const merged =
+          cur.key === key && cur.loaded ? mergeFirstPage(cur.runs, cur.cursor, page) : { runs: page.runs, cursor: page.nextCursor };
+        setState({ key, ...merged, loaded: true, at: Date.now() });
+        setError(undefined);
+      } catch (err) {
+        if (!cancelled) setError(err as Error);
+      }
+    };
+    void load();
+    const t = setInterval(() => document.visibilityState !== 'hidden' && void load(), POLL_MS);
+    return () => {
+      cancelled = true;
+      clearInterval(t);
+    };
+  }, [key, ns]);
+
+  const loadMore = async () => {
+    if (!state.cursor) return;
+    setMore(true);
+    try {
+      const page = await api.listRuns(ns, { ...filters, limit: PAGE, cursor: state.cursor });
+      setState((s) => {
+        if (s.key !== key) return s;
+        const ids = new Set(s.runs.map((r) => r.id));
+        return { ...s, runs: [...s.runs, ...page.runs.filter((r) => !ids.has(r.id))], cursor: page.nextCursor };
+      });
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setMore(false);
+    }
+  };
+
+  const toggle = (id: string) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
+  const filtered = Object.keys(filters).length > 0;
+  const runs = state.key === key ? state.runs : [];
+
+  return (
+    <section aria-labelledby="runs-title">
+      <div className="page-head">
+        <h1 id="runs-title">Runs</h1>
+        <p className="muted live-note" aria-live="off">
+          {state.at ? `Live · refreshed ${timeAgo(new Date(state.at).toISOString(), now)}` : ''}
+        </p>
+      </div>
+      <FilterForm route={route} filters={filters} />
+      {error && <ErrorState error={error} />}
+      {!state.loaded || state.key !== key ? (
+        !error && <Loading what="Loading runs" />
+      ) : runs.length === 0 ? (
+        <Empty title={filtered ? 'No run matches these filters' : 'No runs yet'}>
+          {filtered ? (
+            <a href={href('/runs', { namespace: ns })}>Clear the filters</a>
+          ) : (
+            <p>
+              Record one with the library, <code>runledger exec --job NAME -- command</code>, or fill the ledger with sample data using{' '}
+              <code>runledger demo</code>.
+            </p>
+          )}
+        </Empty>
+      ) : (
+        <>
+          <div className="toolbar">
+            <span className="muted">
+              {runs.length} run{runs.length === 1 ? '' : 's'} shown{state.cursor ? ', more below' : ''}
+            </span>
+            {selected.length >= 2 ? (
+              <a className="button" href={href('/compare', { ids: selected.join(',') })}>
+                Compare {selected.length} selected
+              </a>
+            ) : (
+              <span className="muted hint">Tick two or more runs to compare them</span>
+            )}
+          </div>
+          <div className="table-wrap">
+            <table className="runs-table">
+              <thead>
+                <tr>
+                  <th scope="col">
+                    <span className="sr-only">Select</span>
+                  </th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Run</th>
+                  <th scope="col">Job</th>
+                  <th scope="col">Subject</th>
+                  <th scope="col" className="hide-sm">
+                    Trigger
+                  </th>
+                  <th scope="col" className="hide-sm">
+                    Created
+                  </th>
+                  <th scope="col" className="num">
+                    Duration
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {runs.map((r) => (
+                  <tr key={r.id} className={r.suspect ? 'row-suspect' : undefined} data-run-id={r.id}>
+                    <td>
+                      <input
+                        type="checkbox"
+                        aria-label={`Select run ${r.id} to compare`}
+                        checked={selected.includes(r.id)}
+                        onChange={() => toggle(r.id)}
+                      />
+                    </td>
+                    <td>
+                      <StatusBadge status={r.status} suspect={r.suspect} />
+                    </td>
+                    <td className="mono">
+                      <a href={runHref(r.id)} title={r.id}>
+                        {shortId(r.id)}
+                      </a>
+                      {r.attempt > 1 && <span className="muted"> ·{r.attempt}</span>}
+                    </td>
+                    <td>
+                      <a className="quiet" href={href('/runs', { job: r.job })}>
+                        {r.job}
+                      </a>
+                    </td>
+                    <td className="ellipsis" title={r.subject ?? undefined}>
+                      {r.subject ?? <span className="muted">—</span>}
+                    </td>
+                    <td className="hide-sm">{r.trigger ?? <span className="muted">—</span>}</td>
+                    <td className="hide-sm" title={r.createdAt}>
+                      {formatTime(r.createdAt)}
+                    </td>
+                    <td className="num">{formatDuration(runDurationMs(r, now))}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {state.cursor && (
+            <div className="more">
+              <button type="button" onClick={() => void loadMore()} disabled={more}>
+                {more ? 'Loading…' : 'Load more'}
+              </button>
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

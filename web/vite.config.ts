@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+// The dashboard builds into <package root>/dist/web, which `runledger serve` serves at `/`.
+// `npm run dev:web` proxies the API to a server on RUNLEDGER_SERVER (default http://127.0.0.1:8080).
+export default defineConfig({
+  root,
+  base: '/',
+  plugins: [react()],
+  build: {
+    outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: false,
+  },
+  server: {
+    proxy: {
+      '/v1': { target: process.env.RUNLEDGER_SERVER ?? 'http://127.0.0.1:8080', changeOrigin: true },
+    },
+  },
+});
