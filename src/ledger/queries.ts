@@ -10,7 +10,7 @@ import type {
   SubjectPage,
 } from '../core/types.js';
 import { listEventsSchema, listRunsSchema, listSubjectsSchema, parseInput, runIdSchema } from '../core/validation.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import {
   EVENT_COLUMNS,
   type EventRow,
@@ -37,10 +37,10 @@ export function encodeCursor(parts: unknown[]): string {
   return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, arity: number, what: string): string[] {
+export function decodeCursor(cursor: string, arity: number, what: string, valid: (parts: string[]) => boolean = () => true): string[] {
   try {
     const parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(parts) && parts.length === arity && parts.every((p) => typeof p === 'string')) return parts;
+    if (Array.isArray(parts) && parts.length === arity && parts.every((p) => typeof p === 'string') && valid(parts)) return parts;
   } catch {
     // fall through
   }
@@ -81,7 +81,8 @@ export async function listRuns(ctx: LedgerContext, raw: ListRunsFilter = {}): Pr
   if (f.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, f.createdAfter);
   if (f.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, f.createdBefore);
   if (f.cursor !== undefined) {
-    const [createdAt, id] = decodeCursor(f.cursor, 2, 'listRuns');
+    // The time must be the ISO string we wrote: PostgreSQL would also take 'yesterday' or 'infinity'.
+    const [createdAt, id] = decodeCursor(f.cursor, 2, 'listRuns', ([t]) => /^\d{4}-\d\d-\d\dT/.test(t) && !Number.isNaN(Date.parse(t)));
     params.push(createdAt, id);
     where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length})`);
   }
