@@ -19,7 +19,8 @@ export const viaHttp = process.env.RUNLEDGER_TEST_VIA === 'http';
 
 const schemas: string[] = [];
 
-async function openFresh(opts: { poolSize?: number }): Promise<OpenedLedger> {
+/** A fresh, empty ledger in process, whatever RUNLEDGER_TEST_VIA says (for tests of the server itself). */
+export async function freshStore(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
   if (BACKEND === 'postgres') {
     const schema = `t_${randomBytes(6).toString('hex')}`;
     schemas.push(schema);
@@ -47,7 +48,7 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
 
 /** A fresh, empty ledger on the selected backend (over HTTP when RUNLEDGER_TEST_VIA=http). */
 export async function freshLedger(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
-  const ledger = await openFresh(opts);
+  const ledger = await freshStore(opts);
   if (!viaHttp) return ledger;
   // The reaper is left to the tests (reapIntervalS 0), as in process.
   const server = await startServer({ ledger, port: 0, auth: 'off', reapIntervalS: 0, logger: false, webRoot: false });

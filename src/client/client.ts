@@ -110,7 +110,8 @@ class HttpRunHandle implements RunHandle {
     return this.call({ method: 'GET', idempotent: true });
   }
   start(): Promise<Run> {
-    return this.call({ method: 'POST', rest: '/start', idempotent: false });
+    // A repeated start of a running run returns it unchanged.
+    return this.call({ method: 'POST', rest: '/start', idempotent: true });
   }
   heartbeat(progress?: Json): Promise<Run> {
     if (progress !== undefined) parseInput(json, progress, 'progress');

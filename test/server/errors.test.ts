@@ -1,0 +1,122 @@
+/**
+ * Client mistakes are problem+json 4xx, never 500, and store nothing; a real server
+ * fault is a 500 that shows no internals.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { buildServer, type OpenedLedger } from '../../src/index.js';
+import { dropSchemas, freshStore } from '../helpers.js';
+import { api, expectProblem } from './support.js';
+
+let ledger: OpenedLedger;
+let app: Awaited<ReturnType<typeof buildServer>>;
+let call: ReturnType<typeof api>;
+
+beforeAll(async () => {
+  ledger = await freshStore();
+  app = await buildServer({ ledger, auth: 'off' });
+  call = api(app);
+});
+afterAll(async () => {
+  await app?.close();
+  await ledger?.close();
+  await dropSchemas();
+});
+
+const runCount = async () => (await ledger.listRuns({ limit: 500 })).runs.length;
+
+describe('malformed requests', () => {
+  it('malformed JSON is 400 validation_failed with the parser’s reason; nothing is stored', async () => {
+    const before = await runCount();
+    const p = expectProblem(
+      await call('POST', '/v1/runs', '{"job": "j",', { 'content-type': 'application/json' }),
+      400,
+      'validation_failed',
+    );
+    expect(p.detail).toMatch(/^request body is not valid JSON: /);
+    expect(await runCount()).toBe(before);
+  });
+
+  it('a body that is not a JSON object is 400', async () => {
+    for (const body of ['[1,2]', '"text"', '42', 'null']) {
+      const p = expectProblem(await call('POST', '/v1/runs', body, { 'content-type': 'application/json' }), 400, 'validation_failed');
+      expect(p.detail).toMatch(/request body must be a JSON object|job is required/);
+    }
+  });
+
+  it('prototype poisoning in JSON is refused with 400', async () => {
+    const res = await call('POST', '/v1/runs', '{"job":"j","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
+    expectProblem(res, 400, 'validation_failed');
+  });
+
+  it('a content type other than JSON is 415 validation_failed naming it', async () => {
+    const p = expectProblem(
+      await call('POST', '/v1/runs', 'job=j', { 'content-type': 'application/x-www-form-urlencoded' }),
+      415,
+      'validation_failed',
+    );
+    expect(p.detail).toContain('application/x-www-form-urlencoded');
+    expectProblem(await call('POST', '/v1/runs', 'job', { 'content-type': 'text/plain' }), 415, 'validation_failed');
+  });
+
+  it('an empty body is an absent one: POST …/start needs none, POST /v1/runs says what is missing', async () => {
+    const run = await ledger.startRun({ job: 'j', status: 'submitted' });
+    const res = await call('POST', `/v1/runs/${run.id}/start`, '', { 'content-type': 'application/json' });
+    expect(res.status).toBe(200);
+    expect(
+      expectProblem(await call('POST', '/v1/runs', '', { 'content-type': 'application/json' }), 400, 'validation_failed').detail,
+    ).toContain('job is required');
+  });
+
+  it('a body over the limit is 413 payload_too_large (default 10 MB); nothing is stored', async () => {
+    const before = await runCount();
+    const big = JSON.stringify({ job: 'j', notes: 'x', params: { blob: 'x'.repeat(10 * 1024 * 1024) } });
+    const p = expectProblem(await call('POST', '/v1/runs', big, { 'content-type': 'application/json' }), 413, 'payload_too_large');
+    expect(p.detail).toContain(String(10 * 1024 * 1024));
+    expect(await runCount()).toBe(before);
+  });
+
+  it('the body limit is configurable', async () => {
+    const small = await buildServer({ ledger, auth: 'off', bodyLimit: 1024 });
+    try {
+      const res = await api(small)('POST', '/v1/runs', { job: 'j', notes: 'x'.repeat(2000) });
+      expectProblem(res, 413, 'payload_too_large');
+      expect((await api(small)('POST', '/v1/runs', { job: 'j', notes: 'short' })).status).toBe(201);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('unknown routes and methods', () => {
+  it('are 404 not_found problems', async () => {
+    for (const [method, url] of [
+      ['GET', '/v1/nothing'],
+      ['GET', '/nothing'],
+      ['DELETE', '/v1/runs/x'],
+      ['PUT', '/v1/runs'],
+      ['GET', '/v2/runs'],
+    ] as const) {
+      const p = expectProblem(await call(method, url), 404, 'not_found');
+      expect(p.detail).toContain(url);
+    }
+  });
+});
+
+describe('server faults', () => {
+  it('a database failure is a 5xx problem that shows no internals', async () => {
+    const broken = await freshStore();
+    const app2 = await buildServer({ ledger: broken, auth: 'off' });
+    try {
+      await broken.close();
+      const res = await api(app2)('GET', '/v1/runs');
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
+      expect(Object.keys(res.body).sort()).toEqual(['code', 'detail', 'errors', 'status', 'title', 'type']);
+      expect(res.body.detail).toMatch(/^(internal server error|the database is unavailable; try again)$/);
+      expect(res.text).not.toMatch(/pool|PGlite|closed|at .*\.ts|stack/i);
+    } finally {
+      await app2.close();
+    }
+  });
+});
