@@ -6,7 +6,7 @@ import { defineConfig } from 'vite';
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 // The dashboard builds into <package root>/dist/web, which `runledger serve` serves at `/`.
-// `npm run dev:web` proxies the API to a server on RUNLEDGER_SERVER (default http://127.0.0.1:8080).
+// `npm run dev:web` proxies the API to a server on RUNLEDGER_SERVER (default http://127.0.0.1:7070).
 export default defineConfig({
   root,
   base: '/',
@@ -19,7 +19,7 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/v1': { target: process.env.RUNLEDGER_SERVER ?? 'http://127.0.0.1:8080', changeOrigin: true },
+      '/v1': { target: process.env.RUNLEDGER_SERVER ?? 'http://127.0.0.1:7070', changeOrigin: true },
     },
   },
 });

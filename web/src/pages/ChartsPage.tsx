@@ -80,14 +80,26 @@ function statusChart(stats: StatsResult): { options: Omit<uPlot.Options, 'width'
   };
 }
 
+/** Axis labels: 0, 500ms, 20s, 5m, 1.5h. */
+function axisDuration(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${+(ms / 1000).toFixed(1)}s`;
+  if (ms < 3_600_000) return `${+(ms / 60_000).toFixed(1)}m`;
+  return `${+(ms / 3_600_000).toFixed(1)}h`;
+}
+
 function durationChart(stats: StatsResult): { options: Omit<uPlot.Options, 'width'>; data: uPlot.AlignedData } {
   const jobs = stats.jobs.filter((j) => j.durationP50Ms !== null);
   const xs = jobs.map((_, i) => i);
+  const longest = Math.max(1, ...jobs.map((j) => j.job.length));
+  const crowded = (u: uPlot) => u.width / Math.max(1, jobs.length) < Math.min(longest, 16) * 8;
   const fmt = (v: number | null) => (v === null ? '—' : formatDuration(v));
   return {
     data: [xs, jobs.map((j) => j.durationP50Ms), jobs.map((j) => j.durationP95Ms)],
     options: {
       height: 240,
+      padding: [8, 28, 0, 0],
       scales: {
         x: { time: false, range: () => [-0.5, Math.max(0.5, jobs.length - 0.5)] },
         y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
@@ -114,8 +126,23 @@ function durationChart(stats: StatsResult): { options: Omit<uPlot.Options, 'widt
         },
       ],
       axes: [
-        { splits: () => xs, values: (_u, splits) => splits.map((i) => jobs[i]?.job ?? ''), grid: { show: false } },
-        { values: (_u, splits) => splits.map((v) => formatDuration(v)), size: 70 },
+        {
+          splits: () => xs,
+          values: (u, splits) =>
+            splits.map((i) => {
+              const name = jobs[i]?.job ?? '';
+              return crowded(u) && name.length > 12 ? `${name.slice(0, 11)}…` : name;
+            }),
+          grid: { show: false },
+          // Slant the job names when they would not fit side by side (phones).
+          rotate: (u) => (crowded(u) ? -30 : 0),
+          size: (u) => (crowded(u) ? 90 : 40),
+        },
+        {
+          values: (_u, splits) => splits.map(axisDuration),
+          size: 64,
+          incrs: [1, 10, 100, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000],
+        },
       ],
     },
   };

@@ -10,7 +10,8 @@ import { href, navigate, type Route, runHref } from '../router';
 
 /** `{ a: { b: 1 }, c: [2] }` → `a.b = 1`, `c.0 = 2` (empty objects and arrays are leaves). */
 export function flatten(value: Json | null | undefined, prefix = '', out = new Map<string, Json>()): Map<string, Json> {
-  if (value === undefined) return out;
+  // No payload at all (output null) has no fields, rather than one null field.
+  if (value === undefined || (value === null && !prefix)) return out;
   if (value !== null && typeof value === 'object') {
     const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
     if (entries.length) {

@@ -24,7 +24,7 @@ function Meta({ run, now }: { run: Run; now: number }) {
     ['Finished', run.finishedAt ? <time dateTime={run.finishedAt}>{formatTime(run.finishedAt)}</time> : '—'],
     ['Duration', formatDuration(runDurationMs(run, now)) + (run.finishedAt || !run.startedAt ? '' : ' so far')],
   ];
-  if (run.heartbeatAt) rows.push(['Last heartbeat', timeAgo(run.heartbeatAt, now)]);
+  if (run.heartbeatAt && !run.finishedAt) rows.push(['Last heartbeat', timeAgo(run.heartbeatAt, now)]);
   if (run.leaseS) rows.push(['Lease', `${run.leaseS} s`]);
   if (run.deadlineAt) rows.push(['Deadline', formatTime(run.deadlineAt)]);
   if (run.source) rows.push(['Imported from', `${run.source}${run.sourceId ? ` #${run.sourceId}` : ''}`]);
@@ -279,16 +279,16 @@ function CheckpointView({ ns, runId, name, verify }: { ns: string; runId: string
           <dd>{c.kind ?? '—'}</dd>
         </div>
         <div>
-          <dt>Ref</dt>
-          <dd className="mono">{c.ref ?? '—'}</dd>
-        </div>
-        <div>
           <dt>Seq</dt>
           <dd>{c.seq}</dd>
         </div>
         <div>
           <dt>Created</dt>
           <dd>{formatTime(c.createdAt)}</dd>
+        </div>
+        <div className="wide">
+          <dt>Ref</dt>
+          <dd className="mono small break">{c.ref ?? '—'}</dd>
         </div>
         <div className="wide">
           <dt>Content hash</dt>

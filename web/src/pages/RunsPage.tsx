@@ -229,7 +229,7 @@ export function RunsPage({ route }: { route: Route }) {
               <tbody>
                 {runs.map((r) => (
                   <tr key={r.id} className={r.suspect ? 'row-suspect' : undefined} data-run-id={r.id}>
-                    <td>
+                    <td className="c-sel">
                       <input
                         type="checkbox"
                         aria-label={`Select run ${r.id} to compare`}
@@ -237,28 +237,28 @@ export function RunsPage({ route }: { route: Route }) {
                         onChange={() => toggle(r.id)}
                       />
                     </td>
-                    <td>
+                    <td className="c-status">
                       <StatusBadge status={r.status} suspect={r.suspect} />
                     </td>
-                    <td className="mono">
+                    <td className="mono c-id">
                       <a href={runHref(r.id)} title={r.id}>
                         {shortId(r.id)}
                       </a>
                       {r.attempt > 1 && <span className="muted"> ·{r.attempt}</span>}
                     </td>
-                    <td>
+                    <td className="c-job">
                       <a className="quiet" href={href('/runs', { job: r.job })}>
                         {r.job}
                       </a>
                     </td>
-                    <td className="ellipsis" title={r.subject ?? undefined}>
+                    <td className="ellipsis c-subject" title={r.subject ?? undefined}>
                       {r.subject ?? <span className="muted">—</span>}
                     </td>
                     <td className="hide-sm">{r.trigger ?? <span className="muted">—</span>}</td>
                     <td className="hide-sm" title={r.createdAt}>
                       {formatTime(r.createdAt)}
                     </td>
-                    <td className="num">{formatDuration(runDurationMs(r, now))}</td>
+                    <td className="num c-dur">{formatDuration(runDurationMs(r, now))}</td>
                   </tr>
                 ))}
               </tbody>
