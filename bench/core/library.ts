@@ -1,0 +1,51 @@
+/** The library variants: everything goes through the public API (openLedger, run handles). */
+import type { Ledger, RunHandle } from '../../src/core/types.js';
+import type { Session, Variant } from '../lib/harness.js';
+import { EVENTS_PER_LIFECYCLE, JOB, logBatch, nextLifecycle, outputOf, paramsOf, progressBody, subjectOf, TRIGGER } from './workload.js';
+
+/** Lends a ledger to a session: a new pool per session on PostgreSQL, a long-lived instance on PGlite. */
+export type LedgerSource = (concurrency: number) => Promise<{ ledger: Ledger; release(): Promise<void> }>;
+
+/** start (startRun), 3 × event, complete with output: five calls, as an application makes them. */
+export function libraryLifecycle(label: string, source: LedgerSource): Variant {
+  return {
+    name: 'library',
+    label,
+    async open(concurrency) {
+      const { ledger, release } = await source(concurrency);
+      return {
+        async op() {
+          const n = nextLifecycle();
+          const run = await ledger.startRun({ job: JOB, subject: subjectOf(n), trigger: TRIGGER, params: paramsOf(n) });
+          for (let step = 1; step <= EVENTS_PER_LIFECYCLE; step++) await run.event('progress', progressBody(step));
+          await run.complete({ output: outputOf(n) });
+        },
+        close: release,
+      };
+    },
+  };
+}
+
+/** run.events(batch) on one run per worker. */
+export function libraryAppend(label: string, source: LedgerSource, batchSize: number): Variant {
+  return {
+    name: 'library',
+    label,
+    async open(concurrency): Promise<Session> {
+      const { ledger, release } = await source(concurrency);
+      const runs: RunHandle[] = [];
+      const lines: number[] = [];
+      for (let w = 0; w < concurrency; w++) {
+        runs.push(await ledger.startRun({ job: JOB, subject: subjectOf(w), trigger: TRIGGER }));
+        lines.push(0);
+      }
+      return {
+        async op(w) {
+          await runs[w].events(logBatch(batchSize, lines[w]));
+          lines[w] += batchSize;
+        },
+        close: release,
+      };
+    },
+  };
+}

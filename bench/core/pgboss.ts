@@ -1,0 +1,48 @@
+/**
+ * pg-boss as a peer (PostgreSQL only): a job's life there is send → fetch → complete with
+ * output. Its background supervisor and scheduler are off, which only helps it: the loop
+ * measures the three calls and nothing else.
+ */
+import { PgBoss } from 'pg-boss';
+
+import type { Variant } from '../lib/harness.js';
+import { PG_URL } from '../lib/postgres.js';
+import { nextLifecycle, outputOf, paramsOf, subjectOf } from './workload.js';
+
+const QUEUE = 'bench';
+
+function boss(schema: string, max: number): PgBoss {
+  const b = new PgBoss({ connectionString: PG_URL, schema, max, supervise: false, schedule: false });
+  b.on('error', (err) => console.error('pg-boss:', err));
+  return b;
+}
+
+/** Installs pg-boss's schema (pg-boss creates it) and the queue; once, before any round. */
+export async function preparePgBoss(schema: string): Promise<void> {
+  const b = boss(schema, 2);
+  await b.start();
+  await b.createQueue(QUEUE);
+  await b.stop({ graceful: false, close: true });
+}
+
+export function pgBossLifecycle(label: string, schema: string): Variant {
+  return {
+    name: 'pg-boss',
+    label,
+    async open(concurrency) {
+      const b = boss(schema, concurrency);
+      await b.start();
+      return {
+        async op() {
+          const n = nextLifecycle();
+          await b.send(QUEUE, { subject: subjectOf(n), params: paramsOf(n) });
+          // Another worker may have taken "our" job: any job will do, as with real workers.
+          let jobs = await b.fetch(QUEUE);
+          while (!jobs.length) jobs = await b.fetch(QUEUE);
+          await b.complete(QUEUE, jobs[0].id, outputOf(n));
+        },
+        close: () => b.stop({ graceful: false, close: true }),
+      };
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The measuring loop shared by every benchmark module: N workers call `op` back to back,
+ * first for a warm-up (connections, JIT, plan caches), then for a fixed measured window.
+ * Throughput is the number of calls that completed inside the window divided by its length.
+ */
+
+/** One opened variant: what a worker calls, and how to let go of the resources. */
+export interface Session {
+  /** One unit of work (a run lifecycle, a batch of events…) by worker `worker`. */
+  op(worker: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Variant {
+  /** Short key used in ratios (`library`, `raw`, `pg-boss`). */
+  name: string;
+  /** What the table shows. */
+  label: string;
+  /** Opens the variant for `concurrency` workers (pools, prepared runs…); not measured. */
+  open(concurrency: number): Promise<Session>;
+}
+
+export interface RatioSpec {
+  numerator: string;
+  denominator: string;
+  /** The issue's target for numerator/denominator, if any. */
+  target?: number;
+}
+
+/** Variants measured side by side on the same workload; ratios are taken between them. */
+export interface Comparison {
+  id: string;
+  title: string;
+  /** What one op counts for: `lifecycles/s`, `events/s`. */
+  unit: string;
+  /** Units per op (events per batch); 1 for lifecycles. */
+  unitsPerOp: number;
+  variants: Variant[];
+  ratios: RatioSpec[];
+}
+
+export interface Settings {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  repeats: number;
+}
+
+export interface Measurement {
+  ops: number;
+  seconds: number;
+}
+
+/**
+ * Runs `session.op` on `concurrency` workers: `warmupMs` unmeasured, then `durationMs` measured.
+ * The clock is read between ops rather than set with timers: PGlite answers through
+ * microtasks only, so a loop over it would starve a setTimeout forever.
+ */
+export async function measure(session: Session, concurrency: number, warmupMs: number, durationMs: number): Promise<Measurement> {
+  const warmEnd = performance.now() + warmupMs;
+  const end = warmEnd + durationMs;
+  let ops = 0;
+  let stopped = false;
+  const worker = async (w: number) => {
+    try {
+      while (!stopped && performance.now() < end) {
+        await session.op(w);
+        const done = performance.now();
+        if (done >= warmEnd && done < end) ops++;
+      }
+    } catch (err) {
+      stopped = true; // a failing op ends the measurement for every worker
+      throw err;
+    }
+  };
+  // Let in-flight ops finish before the caller closes the session.
+  const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return { ops, seconds: durationMs / 1000 };
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}

@@ -1,0 +1,62 @@
+/**
+ * PostgreSQL for benchmarks: every variant gets its own fresh schema (so table growth from
+ * one variant never slows another), and every schema is dropped at the end, even on Ctrl-C.
+ */
+import { randomBytes } from 'node:crypto';
+
+import pg from 'pg';
+
+import { loadMigrations } from '../../src/store/migrate.js';
+
+export const PG_URL = process.env.RUNLEDGER_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Opens one admin connection for schema set-up and clean-up. */
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The schemas created by this process, dropped by dropSchemas(). */
+const created: string[] = [];
+
+/** A new, empty schema name (`bench_<random>_<what>`), registered for clean-up. */
+export function benchSchema(what: string): string {
+  const name = `bench_${randomBytes(4).toString('hex')}_${what.replace(/[^a-z0-9]/g, '')}`;
+  created.push(name);
+  return name;
+}
+
+/** Creates `schema` and applies runledger's migrations in it (the same SQL files the library applies). */
+export async function createLedgerSchema(schema: string): Promise<void> {
+  const migrations = await loadMigrations();
+  await admin(async (c) => {
+    await c.query(`create schema ${quoteIdent(schema)}`);
+    await c.query(`set search_path to ${quoteIdent(schema)}`);
+    for (const m of migrations) await c.query(m.sql);
+  });
+}
+
+/** A pg pool whose connections see only `schema`. */
+export function schemaPool(schema: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: PG_URL, max, options: `-c search_path=${quoteIdent(schema)}` });
+  pool.on('error', () => {});
+  return pool;
+}
+
+export async function serverVersion(): Promise<string> {
+  return admin(async (c) => (await c.query<{ server_version: string }>(`show server_version`)).rows[0].server_version);
+}
+
+export async function dropSchemas(): Promise<void> {
+  if (!created.length) return;
+  await admin(async (c) => {
+    for (const s of created.splice(0)) await c.query(`drop schema if exists ${quoteIdent(s)} cascade`);
+  });
+}
