@@ -29,7 +29,19 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', () => {});
-  if (opts.schema) await pool.query(`create schema if not exists ${quoteIdent(opts.schema)}`);
+  if (opts.schema) {
+    try {
+      await pool.query(`create schema if not exists ${quoteIdent(opts.schema)}`);
+    } catch (err) {
+      // Concurrent openers race inside CREATE SCHEMA IF NOT EXISTS: the loser gets a unique
+      // violation although the schema now exists, which is all we asked for.
+      const code = (err as { code?: string }).code;
+      if (code !== '23505' && code !== '42P06') {
+        await pool.end().catch(() => {});
+        throw err;
+      }
+    }
+  }
 
   const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
     const res = await pool.query(sql, params as unknown[]);
