@@ -1,0 +1,86 @@
+import { type Command, Option } from 'commander';
+
+import { LedgerError } from '../../core/errors.js';
+import { act, directOptions, examples } from '../context.js';
+import { println } from '../output.js';
+import { intOption } from '../parse.js';
+import { openDirect } from '../target.js';
+
+interface ServeOptions {
+  host: string;
+  port: number;
+  auth: 'auto' | 'required' | 'off';
+  reapIntervalS: number;
+  logLevel: string;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('serve')
+    .summary('run the HTTP API, the dashboard and the reaper')
+    .description('run the HTTP API and the dashboard; the reaper runs inside; SIGTERM or SIGINT shuts down gracefully')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port', 0, 65535), 7070)
+    .addOption(
+      new Option('--auth <mode>', 'auto: off on loopback, tokens required elsewhere').choices(['auto', 'required', 'off']).default('auto'),
+    )
+    .option('--reap-interval-s <seconds>', 'reaper period; 0 disables it in this server', intOption('--reap-interval-s', 0, 86_400), 5)
+    .addOption(
+      new Option('--log-level <level>', 'log level (JSON logs on stdout)')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default('info'),
+    )
+    .action(
+      act(async (o: ServeOptions, c: Command) => {
+        const target = directOptions(c, 'serve');
+        let ledger;
+        try {
+          ledger = await openDirect({ ...target, poolSize: 10 });
+        } catch (err) {
+          const locked = err instanceof LedgerError && err.code === 'data_dir_locked' ? (err.cause as { serverUrl?: string }) : undefined;
+          if (locked?.serverUrl) {
+            throw new LedgerError('data_dir_locked', `a runledger server at ${locked.serverUrl} already serves this data directory`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
+        let server;
+        try {
+          // Loaded on demand: the other commands start faster without the HTTP stack.
+          const { startServer } = await import('../../server/serve.js');
+          server = await startServer({
+            ledger,
+            host: o.host,
+            port: o.port,
+            auth: o.auth,
+            reapIntervalS: o.reapIntervalS,
+            logger: { level: o.logLevel },
+          });
+        } catch (err) {
+          await ledger.close();
+          throw err;
+        }
+        println(`runledger listening on ${server.url} (${ledger.location})`);
+        // Step 1: wait for a signal. Step 2: stop accepting, let in-flight requests finish. Step 3: close the store.
+        const signal = await new Promise<NodeJS.Signals>((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        });
+        const force = () => process.exit(1);
+        process.once('SIGINT', force);
+        process.once('SIGTERM', force);
+        process.stderr.write(`runledger: ${signal}: shutting down\n`);
+        await server.close();
+        await ledger.close();
+        process.stderr.write('runledger: stopped\n');
+      }),
+    );
+  examples(cmd, [
+    'runledger serve                                         # embedded, http://127.0.0.1:7070',
+    'runledger serve --database-url postgres://app@db:5432/runledger --host 0.0.0.0 --auth required',
+    'runledger serve --port 0 --reap-interval-s 1           # a free port, printed on start',
+    '# while it runs, commands on the same --data-dir go through it:',
+    'runledger runs ls',
+  ]);
+}

@@ -1,0 +1,102 @@
+/**
+ * The CLI's one error handler and its exit codes: 0 ok, 1 a failure or a problem found
+ * (a run not found, a verify problem, an invalid transition), 2 a usage or configuration
+ * error (bad flags, bad input, unreachable database or server, a locked data directory).
+ */
+import { CommanderError } from 'commander';
+
+import { LedgerError } from '../core/errors.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A mistake in how the command was called: exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** A failure the command has already explained, or one with a chosen exit code. */
+export class CliExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    message = '',
+  ) {
+    super(message);
+    this.name = 'CliExit';
+  }
+}
+
+// Codes that mean "fix the command line, the configuration or the credentials".
+const USAGE_CODES = new Set(['validation_failed', 'configuration', 'data_dir_locked', 'migration_mismatch', 'unauthorized', 'forbidden']);
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** The server URL the current command talks to, so a network error can name it. */
+let currentServer: string | undefined;
+export function setCurrentServer(url: string | undefined): void {
+  currentServer = url;
+}
+
+function networkCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+export interface Reported {
+  exitCode: number;
+  code: string;
+  message: string;
+  details?: unknown[];
+}
+
+/** Classifies any thrown value into an exit code, a stable code and a message. */
+export function classify(err: unknown): Reported {
+  if (err instanceof CliExit) return { exitCode: err.exitCode, code: 'exit', message: err.message };
+  if (err instanceof UsageError) return { exitCode: EXIT_USAGE, code: 'usage', message: err.message };
+  if (err instanceof CommanderError) return { exitCode: EXIT_USAGE, code: 'usage', message: err.message.replace(/^error: /, '') };
+  if (err instanceof LedgerError) {
+    return {
+      exitCode: USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILURE,
+      code: err.code,
+      message: err.message,
+      ...(err.details.length ? { details: err.details } : {}),
+    };
+  }
+  const net = networkCode(err);
+  if (net && currentServer) {
+    return { exitCode: EXIT_USAGE, code: 'configuration', message: `cannot reach the runledger server at ${currentServer} (${net})` };
+  }
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : 'error';
+  const message = typeof e?.message === 'string' && e.message ? e.message : String(err);
+  return { exitCode: EXIT_FAILURE, code, message };
+}
+
+/** Prints `error: <message>` (or `{"error":{code,message}}` with --json) on stderr; returns the exit code. */
+export function reportError(err: unknown, json: boolean): number {
+  const r = classify(err);
+  if (!r.message) return r.exitCode;
+  if (json) {
+    process.stderr.write(
+      JSON.stringify({ error: { code: r.code, message: r.message, ...(r.details ? { details: r.details } : {}) } }) + '\n',
+    );
+  } else {
+    process.stderr.write(`error: ${r.message}\n`);
+  }
+  return r.exitCode;
+}

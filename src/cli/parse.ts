@@ -1,0 +1,76 @@
+/** Option value parsers. Each names the flag, echoes the value and says what is allowed. */
+import { readFileSync } from 'node:fs';
+
+import type { Json, JsonObject } from '../core/types.js';
+import { UsageError } from './errors.js';
+
+const show = (value: string) => JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value);
+
+/** `--lease-s 60`: a whole number in [min, max]. */
+export function intOption(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(`${flag} must be a whole number ${min}–${max}; got ${show(value)}`);
+    }
+    return n;
+  };
+}
+
+/** Repeatable `--tag k=v` (or `k:v` with sep ':'), collected into a map. */
+export function keyValueOption(flag: string, sep = '=') {
+  return (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
+    const i = value.indexOf(sep);
+    if (i <= 0) throw new UsageError(`${flag} must be key${sep}value; got ${show(value)}`);
+    return { ...(previous ?? {}), [value.slice(0, i)]: value.slice(i + 1) };
+  };
+}
+
+/** `--status a,b`: a comma list. */
+export function listOption(value: string, previous: string[] | undefined): string[] {
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
+}
+
+/** Reads `@file` (or `@-` for stdin) or returns the text itself. */
+function textOrFile(flag: string, value: string): string {
+  if (!value.startsWith('@')) return value;
+  const path = value.slice(1);
+  try {
+    return readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path === '-' ? 'stdin' : path}: ${(err as Error).message}`);
+  }
+}
+
+/** `--output '{"a":1}'` or `--output @result.json` (`@-` reads stdin): any JSON value. */
+export function jsonOption(flag: string) {
+  return (value: string): Json => {
+    const text = textOrFile(flag, value);
+    try {
+      return JSON.parse(text) as Json;
+    } catch (err) {
+      throw new UsageError(`${flag} must be JSON or @file; got ${show(text)} (${(err as Error).message})`);
+    }
+  };
+}
+
+/** Like jsonOption, but the value must be a JSON object. */
+export function jsonObjectOption(flag: string) {
+  const parse = jsonOption(flag);
+  return (value: string): JsonObject => {
+    const v = parse(value);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`${flag} must be a JSON object; got ${show(value)}`);
+    return v;
+  };
+}
+
+/** Drops undefined values so that optional fields are omitted, not sent as undefined. */
+export function compact<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
