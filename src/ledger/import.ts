@@ -9,14 +9,15 @@ import { chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';
 import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../core/types.js';
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import type { Queryable } from '../store/database.js';
+import { type ChangeNotice, type LedgerContext, mapDbErrors } from './context.js';
 import { upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
-type Record = ReturnType<typeof importRecordSchema.parse>;
+type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
 
 interface Prepared {
   index: number;
-  record: Record;
+  record: ImportRecordParsed;
   id: string;
   status: string;
   createdAt: string;
@@ -24,8 +25,69 @@ interface Prepared {
   finishedAt: string;
 }
 
-const iso = (s: string) => new Date(s).toISOString();
+// A time without an offset ("2026-01-31 12:00:00", as legacy `timestamp` columns export)
+// is UTC: JavaScript would read it in the machine's zone, so the same file would import
+// differently on two machines.
+const NAIVE_TIME = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?$/;
 
+/** ISO 8601 in UTC with milliseconds (the precision runs and event hashes carry). */
+export const importTime = (s: string) => new Date(NAIVE_TIME.test(s) ? `${s.replace(' ', 'T')}Z` : s).toISOString();
+
+/** The reason given when a record's id belongs to a run other than this source's sourceId. */
+export const idConflictMessage = (id: string, sourceId: string, source: string) =>
+  `id ${id} is already used by another run (not sourceId ${sourceId} of source ${source})`;
+
+/** PostgreSQL stores neither text nor jsonb containing U+0000: find it before the database refuses the whole chunk. */
+function findNul(value: unknown, path: string): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (k.includes('\u0000')) return at;
+    const found = findNul(v, at);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Validates one record and derives its run id, status and times; throws a ValidationError naming the field. */
+function prepare(raw: unknown, index: number): Prepared {
+  const record = parseInput(importRecordSchema, raw);
+  const nul = findNul(record, '');
+  if (nul)
+    throw new ValidationError(`${nul} contains the character U+0000, which cannot be stored`, [{ field: nul, message: 'contains U+0000' }]);
+  // A historical run without any time would be stamped "now": fresher than every live
+  // verdict and past every cutover, which is exactly what an import must never do.
+  if (record.createdAt === undefined && record.startedAt === undefined && record.finishedAt === undefined) {
+    throw new ValidationError('a historical run needs at least one of startedAt, finishedAt or createdAt; got none', [
+      { field: 'startedAt', message: 'missing (as are finishedAt and createdAt)' },
+    ]);
+  }
+  const createdAt = importTime(record.createdAt ?? record.startedAt ?? record.finishedAt!);
+  const startedAt = importTime(record.startedAt ?? createdAt);
+  const finishedAt = importTime(record.finishedAt ?? startedAt);
+  if (finishedAt < startedAt) {
+    const from = record.startedAt !== undefined ? 'startedAt' : 'createdAt';
+    throw new ValidationError(`finishedAt (${finishedAt}) is before ${from} (${startedAt})`, [
+      { field: 'finishedAt', message: `before ${from}` },
+    ]);
+  }
+  const status = record.status ?? (record.error ? 'failed' : 'completed');
+  return { index, record, id: record.id ?? newRunId(), status, createdAt, startedAt, finishedAt };
+}
+
+/**
+ * Imports a batch (≤ 1000) of historical runs; see the README's import section.
+ * Each record gets a result: inserted, duplicate (already imported from this source,
+ * or repeated in the batch), skipped_cutover, or invalid (with the reason). An invalid
+ * record never stops the others.
+ * @example
+ * const r = await ledger.importRuns('legacy-db', [
+ *   { sourceId: '42', job: 'compliance-check', subject: 'https://agent.example', trigger: 'owner_test',
+ *     status: 'completed', startedAt: '2025-01-01T10:00:00Z', finishedAt: '2025-01-01T10:00:05Z' },
+ * ]);
+ * // r.inserted === 1; the same call again gives r.duplicates === 1
+ */
 export async function importRuns(
   ctx: LedgerContext,
   sourceRaw: string,
@@ -33,7 +95,7 @@ export async function importRuns(
   optsRaw: ImportOptions = {},
 ): Promise<ImportResult> {
   const source = parseInput(sourceSchema, sourceRaw, 'source');
-  const opts = parseInput(importOptionsSchema, optsRaw);
+  const opts = parseInput(importOptionsSchema, optsRaw ?? {});
   if (!Array.isArray(records))
     throw new ValidationError('runs must be an array of import records', [{ field: 'runs', message: 'not an array' }]);
   if (records.length > LIMITS.importBatch) {
@@ -43,67 +105,74 @@ export async function importRuns(
   }
   const results: ImportItemResult[] = new Array(records.length);
   const prepared: Prepared[] = [];
-  const seenSourceIds = new Set<string>();
+  const firstOf = new Map<string, Prepared>();
 
   // Step 1: validate each record on its own; an invalid one never stops the others.
   records.forEach((raw, index) => {
-    const sourceId = typeof (raw as { sourceId?: unknown })?.sourceId === 'string' ? (raw as { sourceId: string }).sourceId : null;
+    const sid = (raw as { sourceId?: unknown } | null)?.sourceId;
+    const sourceId = typeof sid === 'string' ? sid : null;
     try {
-      const record = parseInput(importRecordSchema, raw);
-      if (seenSourceIds.has(record.sourceId)) {
-        results[index] = { index, sourceId, status: 'duplicate' };
+      const p = prepare(raw, index);
+      const first = firstOf.get(p.record.sourceId);
+      if (first) {
+        results[index] = { index, sourceId, status: 'duplicate', runId: first.id };
         return;
       }
-      seenSourceIds.add(record.sourceId);
-      const createdAt = iso(record.createdAt ?? record.startedAt ?? record.finishedAt ?? ctx.now().toISOString());
-      const startedAt = iso(record.startedAt ?? createdAt);
-      const finishedAt = iso(record.finishedAt ?? startedAt);
-      if (finishedAt < startedAt)
-        throw new ValidationError(`finishedAt (${finishedAt}) is before startedAt (${startedAt})`, [
-          { field: 'finishedAt', message: 'before startedAt' },
-        ]);
-      const status = record.status ?? (record.error ? 'failed' : 'completed');
-      prepared.push({ index, record, id: record.id ?? newRunId(), status, createdAt, startedAt, finishedAt });
+      firstOf.set(p.record.sourceId, p);
+      prepared.push(p);
     } catch (err) {
       if (!(err instanceof LedgerError)) throw err;
       results[index] = { index, sourceId, status: 'invalid', error: { code: err.code, message: err.message } };
     }
   });
 
-  const work = async (q: LedgerContext['db']) => {
+  const set = (p: Prepared, r: Omit<ImportItemResult, 'index' | 'sourceId'>) => {
+    results[p.index] = { index: p.index, sourceId: p.record.sourceId, ...r };
+  };
+
+  /** Steps 2–5 for `batch`, all on `q` (one transaction); returns the runs written. */
+  const work = async (q: Queryable, batch: Prepared[]): Promise<ChangeNotice[]> => {
     // Step 2: cutover — skip rows at or after the first live run of the same job and trigger.
-    let todo = prepared;
+    let todo = batch;
     if (opts.cutover !== 'none' && todo.length) {
       let cutoverOf: (p: Prepared) => string | null;
       if (opts.cutover === undefined || opts.cutover === 'auto') {
-        const pairs = [...new Map(todo.map((p) => [JSON.stringify([p.record.job, p.record.trigger ?? null]), p])).values()];
-        const { rows } = await q.query<{ job: string; trigger: string | null; first: Date }>(
-          `select r.job, r.trigger, min(r.started_at) as first
-             from runs r join unnest($2::text[], $3::text[]) as k(job, trigger) on r.job = k.job and r.trigger is not distinct from k.trigger
-            where r.namespace = $1 and r.source is null and r.started_at is not null
-            group by r.job, r.trigger`,
-          [ctx.namespace, pairs.map((p) => p.record.job), pairs.map((p) => p.record.trigger ?? null)],
+        const key = (job: string, trigger: string | null) => JSON.stringify([job, trigger]);
+        const pairs = [...new Map(todo.map((p) => [key(p.record.job, p.record.trigger ?? null), p.record])).values()];
+        // One indexed lookup per (job, trigger) on runs_live_start_idx; `is null` and `=`
+        // are separate subqueries so that both use the index.
+        const { rows } = await q.query<{ job: string; trigger: string | null; first: Date | string | null }>(
+          `select k.job, k.trigger,
+                  case when k.trigger is null
+                    then (select min(r.started_at) from runs r
+                           where r.namespace = $1 and r.job = k.job and r.trigger is null and r.source is null)
+                    else (select min(r.started_at) from runs r
+                           where r.namespace = $1 and r.job = k.job and r.trigger = k.trigger and r.source is null)
+                  end as first
+             from unnest($2::text[], $3::text[]) as k(job, trigger)`,
+          [ctx.namespace, pairs.map((p) => p.job), pairs.map((p) => p.trigger ?? null)],
         );
-        const first = new Map(rows.map((r) => [JSON.stringify([r.job, r.trigger]), r.first.toISOString()]));
-        cutoverOf = (p) => first.get(JSON.stringify([p.record.job, p.record.trigger ?? null])) ?? null;
+        const first = new Map(rows.filter((r) => r.first !== null).map((r) => [key(r.job, r.trigger), new Date(r.first!).toISOString()]));
+        cutoverOf = (p) => first.get(key(p.record.job, p.record.trigger ?? null)) ?? null;
       } else {
-        const at = iso(opts.cutover);
+        const at = importTime(opts.cutover);
         cutoverOf = () => at;
       }
       todo = todo.filter((p) => {
         const cut = cutoverOf(p);
         if (cut !== null && p.startedAt >= cut) {
-          results[p.index] = { index: p.index, sourceId: p.record.sourceId, status: 'skipped_cutover' };
+          set(p, { status: 'skipped_cutover' });
           return false;
         }
         return true;
       });
     }
-    if (!todo.length) return;
+    if (!todo.length) return [];
 
     // Step 3: already imported (same source and sourceId), or an id taken by another run.
     const existing = await q.query<{ id: string; source: string | null; source_id: string | null }>(
-      `select id, source, source_id from runs where namespace = $1 and ((source = $2 and source_id = any($3::text[])) or id = any($4::text[]))`,
+      `select id, source, source_id from runs
+        where namespace = $1 and ((source = $2 and source_id = any($3::text[])) or id = any($4::text[]))`,
       [ctx.namespace, source, todo.map((p) => p.record.sourceId), todo.map((p) => p.id)],
     );
     const importedIds = new Map(existing.rows.filter((r) => r.source === source).map((r) => [r.source_id!, r.id]));
@@ -111,24 +180,23 @@ export async function importRuns(
     todo = todo.filter((p) => {
       const prior = importedIds.get(p.record.sourceId);
       if (prior !== undefined) {
-        results[p.index] = { index: p.index, sourceId: p.record.sourceId, status: 'duplicate', runId: prior };
+        set(p, { status: 'duplicate', runId: prior });
         return false;
       }
       if (takenIds.has(p.id)) {
-        results[p.index] = {
-          index: p.index,
-          sourceId: p.record.sourceId,
+        set(p, {
           status: 'invalid',
-          error: { code: 'id_conflict', message: `run id ${p.id} is already used by another run` },
-        };
+          error: { code: 'id_conflict', message: idConflictMessage(p.id, p.record.sourceId, source) },
+        });
         return false;
       }
       return true;
     });
-    for (const p of todo) results[p.index] = { index: p.index, sourceId: p.record.sourceId, status: 'inserted', runId: p.id };
-    if (opts.dryRun || !todo.length) return;
+    for (const p of todo) set(p, { status: 'inserted', runId: p.id });
+    if (opts.dryRun || !todo.length) return [];
 
-    // Step 4: insert runs and their chained events; a row another importer inserted meanwhile counts as a duplicate.
+    // Step 4: insert runs and their chained events. A row another importer inserted
+    // meanwhile (same id or same sourceId) counts as a duplicate.
     const runs = todo.map((p) => {
       const r = p.record;
       const events: { type: string; level: string | null; at: string; body: Json }[] = [
@@ -142,7 +210,7 @@ export async function importRuns(
         ...(r.events ?? []).map((e) => ({
           type: e.type,
           level: e.level ?? null,
-          at: iso(e.at ?? p.startedAt),
+          at: importTime(e.at ?? p.startedAt),
           body: (e.body ?? {}) as Json,
         })),
         {
@@ -181,52 +249,125 @@ export async function importRuns(
         events: chained,
       };
     });
-    const inserted = await q.query<{ id: string; source_id: string }>(
+    // Typed arrays through unnest: no per-chunk JSON document for PostgreSQL to parse.
+    const col = <K extends keyof (typeof runs)[number]>(k: K) => runs.map((r) => r[k]);
+    const jsonCol = (k: 'external_ids' | 'params' | 'tags' | 'output' | 'statistics' | 'error') =>
+      runs.map((r) => (r[k] === null ? null : JSON.stringify(r[k])));
+    const inserted = await q.query<{ id: string }>(
       `insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
                          created_at, started_at, finished_at, last_seq, last_hash, source, source_id)
-       select $1, r->>'id', r->>'job', r->>'subject', r->>'trigger', r->>'actor', r->>'parent_id', r->>'status', r->'external_ids', r->'params', r->'tags',
-              r->>'notes', nullif(r->'output', 'null'::jsonb), nullif(r->'statistics', 'null'::jsonb), nullif(r->'error', 'null'::jsonb),
-              (r->>'created_at')::timestamptz, (r->>'started_at')::timestamptz, (r->>'finished_at')::timestamptz, (r->>'last_seq')::int, r->>'last_hash', $2, r->>'source_id'
-         from jsonb_array_elements($3::jsonb) r
+       select $1, r.id, r.job, r.subject, r.trigger, r.actor, r.parent_id, r.status, r.external_ids, r.params, r.tags, r.notes,
+              r.output, r.statistics, r.error, r.created_at, r.started_at, r.finished_at, r.last_seq, r.last_hash, $2, r.source_id
+         from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
+                     $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[],
+                     $20::int[], $21::text[], $22::text[])
+           as r(id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
+                created_at, started_at, finished_at, last_seq, last_hash, source_id)
        on conflict do nothing
-       returning id, source_id`,
-      [ctx.namespace, source, JSON.stringify(runs.map(({ events: _events, ...run }) => run))],
+       returning id`,
+      [
+        ctx.namespace,
+        source,
+        col('id'),
+        col('job'),
+        col('subject'),
+        col('trigger'),
+        col('actor'),
+        col('parent_id'),
+        col('status'),
+        jsonCol('external_ids'),
+        jsonCol('params'),
+        jsonCol('tags'),
+        col('notes'),
+        jsonCol('output'),
+        jsonCol('statistics'),
+        jsonCol('error'),
+        col('created_at'),
+        col('started_at'),
+        col('finished_at'),
+        col('last_seq'),
+        col('last_hash'),
+        col('source_id'),
+      ],
     );
     const landed = new Set(inserted.rows.map((r) => r.id));
-    for (const p of todo) {
-      if (!landed.has(p.id)) results[p.index] = { index: p.index, sourceId: p.record.sourceId, status: 'duplicate' };
-    }
-    const events = runs.filter((r) => landed.has(r.id)).flatMap((r) => r.events.map((e) => ({ run_id: r.id, ...e })));
+    for (const p of todo) if (!landed.has(p.id)) set(p, { status: 'duplicate' });
+    const written = landed.size === runs.length ? runs : runs.filter((r) => landed.has(r.id));
+    const events = written.flatMap((r) => r.events.map((e) => ({ run_id: r.id, ...e })));
     if (events.length) {
       await q.query(
         `insert into events (namespace, run_id, seq, type, level, at, recorded_at, body, hash)
-         select $1, e->>'run_id', (e->>'seq')::int, e->>'type', e->>'level', (e->>'at')::timestamptz, $2::timestamptz, e->'body', e->>'hash'
-           from jsonb_array_elements($3::jsonb) e`,
-        [ctx.namespace, ctx.now().toISOString(), JSON.stringify(events)],
+         select $1, e.run_id, e.seq, e.type, e.level, e.at, $2::timestamptz, e.body, e.hash
+           from unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[], $9::text[])
+             as e(run_id, seq, type, level, at, body, hash)`,
+        [
+          ctx.namespace,
+          ctx.now().toISOString(),
+          events.map((e) => e.run_id),
+          events.map((e) => e.seq),
+          events.map((e) => e.type),
+          events.map((e) => e.level),
+          events.map((e) => e.at),
+          events.map((e) => JSON.stringify(e.body)),
+          events.map((e) => e.hash),
+        ],
       );
     }
     // Step 5: subject status from the freshest imported run per subject, under the freshness rule.
-    if (opts.subjectStatus !== false && landed.size) {
+    const withSubject = written.filter((r) => r.subject !== null);
+    if (opts.subjectStatus !== false && withSubject.length) {
       await q.query(
         `with fresh as (
-           select distinct on (job, subject) namespace, job, subject, id, status, trigger, finished_at
-             from runs where namespace = $1 and id = any($2::text[]) and subject is not null
+           select distinct on (job, subject) $1::text as namespace, job, subject, id, status, trigger, finished_at
+             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) as f(job, subject, id, status, trigger, finished_at)
             order by job, subject, finished_at desc, id desc
          ) ${upsertSubjectStatusFrom('fresh')}`,
-        [ctx.namespace, [...landed]],
+        [
+          ctx.namespace,
+          withSubject.map((r) => r.job),
+          withSubject.map((r) => r.subject),
+          withSubject.map((r) => r.id),
+          withSubject.map((r) => r.status),
+          withSubject.map((r) => r.trigger),
+          withSubject.map((r) => r.finished_at),
+        ],
       );
     }
+    return written.map((r) => ({ namespace: ctx.namespace, runId: r.id, lastSeq: r.last_seq, status: r.status }));
   };
 
-  await mapDbErrors(() =>
-    opts.dryRun ? work(ctx.db) : ctx.db.withTransaction((tx) => work({ ...ctx.db, query: tx.query.bind(tx), exec: tx.exec.bind(tx) })),
-  );
-  const count = (s: ImportItemResult['status']) => results.filter((r) => r.status === s).length;
-  return {
-    results,
-    inserted: count('inserted'),
-    duplicates: count('duplicate'),
-    skippedCutover: count('skipped_cutover'),
-    invalid: count('invalid'),
+  /**
+   * Runs `batch` in one transaction (a dry run only reads, so needs none). When the
+   * database refuses a value that validation let through, the transaction rolls back and
+   * the batch is split in halves until the offending records are isolated and reported
+   * invalid: the others are still imported.
+   */
+  const commit = async (batch: Prepared[]): Promise<void> => {
+    try {
+      const notices = await mapDbErrors(() => (opts.dryRun ? work(ctx.db, batch) : ctx.db.withTransaction((tx) => work(tx, batch))));
+      for (const n of notices) ctx.changes.emit('change', n);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      if (batch.length === 1) {
+        set(batch[0], { status: 'invalid', error: { code: err.code, message: err.message } });
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await commit(batch.slice(0, half));
+      await commit(batch.slice(half));
+    }
   };
+  if (prepared.length) await commit(prepared);
+
+  let inserted = 0;
+  let duplicates = 0;
+  let skippedCutover = 0;
+  let invalid = 0;
+  for (const r of results) {
+    if (r.status === 'inserted') inserted++;
+    else if (r.status === 'duplicate') duplicates++;
+    else if (r.status === 'skipped_cutover') skippedCutover++;
+    else invalid++;
+  }
+  return { results, inserted, duplicates, skippedCutover, invalid };
 }

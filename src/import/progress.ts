@@ -1,0 +1,48 @@
+/** The import's progress bar on a terminal: share done, rows, rows/s and ETA (cli-progress, on stderr). */
+import cliProgress from 'cli-progress';
+
+import type { ImportProgress } from './run.js';
+
+function formatEta(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '?';
+  if (s < 60) return `${Math.ceil(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export interface ProgressBar {
+  update(p: ImportProgress): void;
+  stop(): void;
+}
+
+/** A bar when the total is known (file size, counted rows), else a running count. */
+export function progressBar(stream: NodeJS.WriteStream = process.stderr): ProgressBar {
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(p) {
+      const known = p.total !== undefined && p.total > 0;
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          {
+            stream,
+            format: known
+              ? 'importing |{bar}| {percentage}% | {rows} rows | {rate} rows/s | ETA {etaText}'
+              : 'importing {rows} rows | {rate} rows/s',
+            hideCursor: true,
+            clearOnComplete: false,
+            fps: 5,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(known ? p.total! : 1, 0, { rows: 0, rate: 0, etaText: '?' });
+      }
+      const s = p.elapsedMs / 1000;
+      const rate = s > 0 ? Math.round(p.read / s) : 0;
+      const eta = known && p.position > 0 ? (s * (p.total! - p.position)) / p.position : NaN;
+      bar.update(known ? Math.min(p.position, p.total!) : 0, { rows: p.read, rate, etaText: formatEta(eta) });
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

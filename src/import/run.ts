@@ -1,0 +1,353 @@
+/**
+ * runImport: streams rows from a file, stdin, a legacy PostgreSQL table or plain values,
+ * maps them to import records, and sends them to `ledger.importRuns` one chunk at a time.
+ * Each chunk is one short transaction (in process) or one `POST /v1/imports` (through a
+ * server): the same code path either way. Nothing is held in memory beyond one chunk
+ * (and, for a dry run, the sourceIds it would insert).
+ */
+import { LedgerError, ValidationError } from '../core/errors.js';
+import type { ImportItemResult, ImportOptions, ImportResult, Ledger } from '../core/types.js';
+import { importOptionsSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
+import { idConflictMessage } from '../ledger/import.js';
+import { checkColumns, type ColumnMap, mapRow, parseColumnMap, parseConstants, withConstants } from './mapping.js';
+import { postgresSource, type PostgresSourceOptions } from './postgres.js';
+import { fileSource, type ImportFormat, type RowSource, type SourceRow, valuesSource } from './readers.js';
+
+/** Where the rows come from. */
+export type ImportInput =
+  /** A JSONL or CSV file; `-` is stdin. The format comes from the extension unless given. */
+  | { file: string; format?: ImportFormat }
+  /** A legacy PostgreSQL database, read in keyset chunks. */
+  | { postgres: Omit<PostgresSourceOptions, 'pageSize'> }
+  /** Values already in memory or from a generator (each is one legacy row). */
+  | { records: Iterable<unknown> | AsyncIterable<unknown> }
+  /** A ready row source (see readers.ts). */
+  | { rows: RowSource };
+
+export interface RunImportOptions extends ImportOptions {
+  /** Provenance name recorded on every imported run; with sourceId, the idempotency key. */
+  source: string;
+  from: ImportInput;
+  /** `legacyColumn=field,…` (or parsed); unmapped columns keep their names. */
+  map?: string | string[] | ColumnMap;
+  /** Constants for fields the rows lack: `['job=compliance-check', 'trigger=owner_test']` or an object. */
+  set?: string | string[] | Record<string, string>;
+  /** Records per chunk (one transaction), 1–1000; default 1000. */
+  chunkSize?: number;
+  /** Pause between chunks, so that live writers get the database (default 0). */
+  sleepMs?: number;
+  /** Stop after the chunk in flight; the report then has `interrupted: true`. */
+  signal?: AbortSignal;
+  /** Called after every chunk (for a progress bar). */
+  onProgress?: (p: ImportProgress) => void;
+  /** Called after every chunk has committed (tests use it to look between chunks). */
+  onChunk?: (chunk: ChunkInfo) => void | Promise<void>;
+}
+
+export interface ImportProgress {
+  read: number;
+  inserted: number;
+  duplicates: number;
+  skippedCutover: number;
+  invalid: number;
+  /** Bytes read of `total` for files, else rows. */
+  position: number;
+  total?: number;
+  unit: 'bytes' | 'rows';
+  elapsedMs: number;
+}
+
+export interface ChunkInfo {
+  index: number;
+  records: number;
+  ms: number;
+  result: ImportResult;
+}
+
+export interface InvalidRecord {
+  /** 1-based line of the file (row number for PostgreSQL and in-memory values). */
+  line: number;
+  sourceId: string | null;
+  /** PostgreSQL: the key column's value. */
+  key?: string;
+  code: string;
+  message: string;
+}
+
+export interface ImportReport {
+  source: string;
+  /** What was read: a path, `stdin`, a redacted URL, `records`. */
+  from: string;
+  dryRun: boolean;
+  read: number;
+  inserted: number;
+  duplicates: number;
+  skippedCutover: number;
+  invalid: number;
+  /** Every invalid record, in input order. */
+  invalidRecords: InvalidRecord[];
+  seconds: number;
+  rowsPerSecond: number;
+  chunks: number;
+  /** The longest chunk, call to result (the transaction is within it). */
+  longestChunkMs: number;
+  /** Stopped by the signal before the end of the input. */
+  interrupted: boolean;
+}
+
+/** A fatal error (the database went away, a bad --query): carries the report so far. */
+export class ImportFailedError extends Error {
+  constructor(
+    readonly report: ImportReport,
+    cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = 'ImportFailedError';
+  }
+}
+
+interface Pending {
+  line: number;
+  key?: string;
+  record: Record<string, unknown>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+function openSource(from: ImportInput, chunkSize: number, count: boolean): RowSource {
+  if ('file' in from) return fileSource(from.file, from.format);
+  if ('postgres' in from) return postgresSource({ ...from.postgres, pageSize: chunkSize, count: from.postgres.count ?? count });
+  if ('records' in from) return valuesSource(from.records);
+  return from.rows;
+}
+
+/**
+ * Imports everything `from` holds, chunk by chunk, and reports what happened.
+ * Throws ValidationError before writing anything when the options or the columns are
+ * wrong; throws ImportFailedError (with the report so far) on a fatal error mid-way.
+ * @example
+ * const report = await runImport(ledger, {
+ *   source: 'agent_test_history',
+ *   from: { file: 'history.csv' },
+ *   map: 'id=sourceId,agent_url=subject,tested_at=startedAt,score=statistics.score',
+ *   chunkSize: 500,
+ *   sleepMs: 50,
+ * });
+ * console.log(report.inserted, report.duplicates, report.invalidRecords);
+ */
+export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise<ImportReport> {
+  const chunkSize = opts.chunkSize ?? LIMITS.importBatch;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > LIMITS.importBatch) {
+    throw new ValidationError(`chunkSize must be a whole number 1–${LIMITS.importBatch}; got ${chunkSize}`, [
+      { field: 'chunkSize', message: 'out of range' },
+    ]);
+  }
+  const sleepMs = opts.sleepMs ?? 0;
+  if (!Number.isFinite(sleepMs) || sleepMs < 0) {
+    throw new ValidationError(`sleepMs must be 0 or more; got ${sleepMs}`, [{ field: 'sleepMs', message: 'out of range' }]);
+  }
+  const map = opts.map instanceof Map ? opts.map : parseColumnMap(opts.map);
+  const constants = parseConstants(opts.set);
+  const hasConstants = Object.keys(constants).length > 0;
+  const importOpts: ImportOptions = {
+    ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
+    ...(opts.cutover !== undefined ? { cutover: opts.cutover } : {}),
+    ...(opts.subjectStatus !== undefined ? { subjectStatus: opts.subjectStatus } : {}),
+  };
+  // importRuns checks these too, but only once the first chunk is read.
+  parseInput(sourceSchema, opts.source, 'source');
+  parseInput(importOptionsSchema, importOpts);
+  const src = openSource(opts.from, chunkSize, opts.onProgress !== undefined);
+  const started = performance.now();
+  const report: ImportReport = {
+    source: opts.source,
+    from: src.name,
+    dryRun: opts.dryRun === true,
+    read: 0,
+    inserted: 0,
+    duplicates: 0,
+    skippedCutover: 0,
+    invalid: 0,
+    invalidRecords: [],
+    seconds: 0,
+    rowsPerSecond: 0,
+    chunks: 0,
+    longestChunkMs: 0,
+    interrupted: false,
+  };
+  // A dry run writes nothing, so the database cannot tell it that a later chunk repeats
+  // an earlier one: it remembers what it would have inserted.
+  const dryInserted = new Map<string, string>();
+  const dryIds = new Set<string>();
+
+  const invalid = (row: { line: number; key?: string }, sourceId: string | null, code: string, message: string) => {
+    report.invalid++;
+    const entry: InvalidRecord = { line: row.line, sourceId, code, message };
+    if (row.key !== undefined) entry.key = row.key;
+    report.invalidRecords.push(entry);
+  };
+
+  const progress = () => {
+    opts.onProgress?.({
+      read: report.read,
+      inserted: report.inserted,
+      duplicates: report.duplicates,
+      skippedCutover: report.skippedCutover,
+      invalid: report.invalid,
+      position: src.unit === 'bytes' ? src.position() : report.read,
+      ...(src.total !== undefined ? { total: src.total } : {}),
+      unit: src.unit,
+      elapsedMs: performance.now() - started,
+    });
+  };
+
+  /** One importRuns call, split when a server refuses the body as too large. */
+  const send = async (records: Record<string, unknown>[]): Promise<ImportItemResult[]> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await ledger.importRuns(opts.source, records, importOpts)).results;
+      } catch (err) {
+        const code = err instanceof LedgerError ? err.code : undefined;
+        if (code === 'payload_too_large' && records.length > 1) {
+          const half = Math.ceil(records.length / 2);
+          const a = await send(records.slice(0, half));
+          const b = await send(records.slice(half));
+          return [...a, ...b.map((r) => ({ ...r, index: r.index + half }))];
+        }
+        if (code === 'rate_limited' && attempt < 6) {
+          await sleep(250 * 2 ** attempt);
+          continue;
+        }
+        throw err;
+      }
+    }
+  };
+
+  /** Sends one chunk and folds its results (and the rows that failed to read or map) into the report. */
+  const flush = async (rows: (Pending | { line: number; key?: string; error: string; code: string; sourceId: string | null })[]) => {
+    if (report.chunks > 0 && sleepMs > 0) await sleep(sleepMs, opts.signal);
+    const pending = rows.filter((r): r is Pending => 'record' in r);
+    const t0 = performance.now();
+    const results = pending.length ? await send(pending.map((p) => p.record)) : [];
+    const ms = performance.now() - t0;
+    report.chunks++;
+    report.longestChunkMs = Math.max(report.longestChunkMs, Math.round(ms));
+    let i = 0;
+    for (const row of rows) {
+      report.read++;
+      if (!('record' in row)) {
+        invalid(row, row.sourceId, row.code, row.error);
+        continue;
+      }
+      let r = results[i++];
+      if (opts.dryRun && r.status === 'inserted') {
+        const prior = r.sourceId !== null ? dryInserted.get(r.sourceId) : undefined;
+        if (prior !== undefined) r = { ...r, status: 'duplicate', runId: prior };
+        else if (r.runId !== undefined && dryIds.has(r.runId)) {
+          r = {
+            ...r,
+            status: 'invalid',
+            error: { code: 'id_conflict', message: idConflictMessage(r.runId, r.sourceId ?? '', opts.source) },
+          };
+        } else {
+          if (r.sourceId !== null) dryInserted.set(r.sourceId, r.runId ?? '');
+          if (r.runId !== undefined) dryIds.add(r.runId);
+        }
+      }
+      if (r.status === 'inserted') report.inserted++;
+      else if (r.status === 'duplicate') report.duplicates++;
+      else if (r.status === 'skipped_cutover') report.skippedCutover++;
+      else invalid(row, r.sourceId, r.error?.code ?? 'validation_failed', r.error?.message ?? 'invalid');
+    }
+    const chunkResult: ImportResult = { results, inserted: 0, duplicates: 0, skippedCutover: 0, invalid: 0 };
+    for (const r of results) {
+      if (r.status === 'inserted') chunkResult.inserted++;
+      else if (r.status === 'duplicate') chunkResult.duplicates++;
+      else if (r.status === 'skipped_cutover') chunkResult.skippedCutover++;
+      else chunkResult.invalid++;
+    }
+    progress();
+    await opts.onChunk?.({ index: report.chunks - 1, records: pending.length, ms, result: chunkResult });
+  };
+
+  type Row = Parameters<typeof flush>[0][number];
+  let buffer: Row[] = [];
+  let inflight: Promise<void> | null = null;
+  let fatal: { err: unknown } | null = null;
+  // Stopped by the signal with input left unread.
+  let stopped = false;
+  // The next chunk is read and mapped while the previous one is in the database.
+  const dispatch = async () => {
+    const rows = buffer;
+    buffer = [];
+    if (inflight) await inflight;
+    if (fatal) return;
+    if (opts.signal?.aborted) {
+      stopped = true;
+      return;
+    }
+    inflight = flush(rows).catch((err) => {
+      fatal = { err };
+    });
+  };
+
+  let columnsChecked = false;
+  try {
+    for await (const row of src.rows() as AsyncIterable<SourceRow>) {
+      if (fatal) break;
+      if (opts.signal?.aborted) {
+        stopped = true;
+        break;
+      }
+      if (!columnsChecked && src.columns) {
+        checkColumns(map, src.columns, Object.keys(constants));
+        columnsChecked = true;
+      }
+      const at = { line: row.line, ...(row.key !== undefined ? { key: row.key } : {}) };
+      if (row.error !== undefined || !row.value) {
+        buffer.push({ ...at, error: row.error ?? 'empty row', code: 'validation_failed', sourceId: null });
+        if (buffer.length >= chunkSize) await dispatch();
+        continue;
+      }
+      let record: Record<string, unknown>;
+      try {
+        record = mapRow(map, row.value, src.typed);
+        if (hasConstants) withConstants(record, constants);
+      } catch (err) {
+        if (!(err instanceof LedgerError)) throw err;
+        const sid = row.value[[...map].find(([, t]) => t === 'sourceId')?.[0] ?? 'sourceId'];
+        buffer.push({ ...at, error: err.message, code: err.code, sourceId: sid === undefined || sid === null ? null : String(sid) });
+        if (buffer.length >= chunkSize) await dispatch();
+        continue;
+      }
+      buffer.push({ ...at, record });
+      // Rows that failed to read count too, so that a chunk never grows without bound.
+      if (buffer.length >= chunkSize) await dispatch();
+    }
+    if (!fatal && !stopped && buffer.length) await dispatch();
+    if (inflight) await inflight;
+  } catch (err) {
+    if (inflight) await inflight;
+    // Nothing written yet and the input itself is wrong: a plain validation error.
+    if (report.chunks === 0 && err instanceof LedgerError) throw err;
+    fatal ??= { err };
+  } finally {
+    await src.close().catch(() => {});
+  }
+  report.interrupted = stopped && !fatal;
+  report.seconds = Math.round(performance.now() - started) / 1000;
+  report.rowsPerSecond = report.seconds > 0 ? Math.round(report.read / report.seconds) : report.read;
+  report.invalidRecords.sort((a, b) => a.line - b.line);
+  if (fatal) throw new ImportFailedError(report, (fatal as { err: unknown }).err);
+  return report;
+}
