@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
 import { runImport } from '../../src/import/index.js';
-import { fingerprint } from '../ledger/support.js';
+import type { OpenedLedger } from '../../src/index.js';
 import { BACKEND, dropSchemas, freshLedger, onPostgres, viaHttp } from '../helpers.js';
+import { fingerprint } from '../ledger/support.js';
 import { at, countRuns, jsonl, outcome, tempFiles } from './support.js';
 
 let ledger: OpenedLedger;

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { OpenedLedger } from '../../src/index.js';
 import type { ImportReport } from '../../src/import/index.js';
+import type { OpenedLedger } from '../../src/index.js';
 
 export function tempFiles() {
   const dir = mkdtempSync(join(tmpdir(), 'runledger-import-'));
