@@ -29,7 +29,9 @@ const name = (what: string, max: number = LIMITS.nameLength) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .min(1, `${what} must be 1–${max} characters`)
-    .max(max, `${what} must be 1–${max} characters`);
+    .max(max, `${what} must be 1–${max} characters`)
+    // PostgreSQL text cannot hold NUL; say so here, naming the field, rather than fail in the database.
+    .refine((s) => !s.includes('\u0000'), `${what} must not contain the character \\u0000`);
 
 export const runIdSchema = z
   .string({ error: 'id must be a string' })
@@ -123,7 +125,11 @@ export const updateRunSchema = z.strictObject({
   tags: stringMap('tags', LIMITS.tagValueLength).optional(),
   notes: z.string().max(LIMITS.notesLength).optional(),
   externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
-  ifVersion: z.number().int().min(1).optional(),
+  ifVersion: z
+    .number({ error: 'ifVersion must be a version number (a whole number ≥ 1)' })
+    .int('ifVersion must be a whole number ≥ 1')
+    .min(1, 'ifVersion must be a whole number ≥ 1')
+    .optional(),
 });
 
 const statusList = z
@@ -222,11 +228,19 @@ export const sourceSchema = z
 
 export const namespaceSchema = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'namespace must be 1–64 of letters, digits and ._-');
 
+const JSON_ALLOWED =
+  'must be JSON: null, booleans, finite numbers, strings, arrays and plain objects (no undefined, NaN, Infinity, bigint, Date or functions)';
+
 function preview(value: unknown): string {
   if (value === undefined) return 'nothing';
   let text: string;
   try {
-    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+    // Show what JSON cannot hold (NaN, undefined, bigint…) instead of JSON.stringify's silent null/omission.
+    const shown = (_key: string, v: unknown) =>
+      v === undefined || typeof v === 'bigint' || typeof v === 'function' || (typeof v === 'number' && !Number.isFinite(v))
+        ? `<${typeof v === 'function' ? 'function' : String(v)}>`
+        : v;
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value, shown) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -241,6 +255,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what?
     const field = [what, ...issue.path.map(String)].filter(Boolean).join('.') || undefined;
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.join(', ')}`;
+    // z.json() is a union: its bare "Invalid input" would not say what is allowed.
+    if (issue.code === 'invalid_union' && message === 'Invalid input') message = JSON_ALLOWED;
     const got = issue.code === 'unrecognized_keys' ? '' : `; got ${preview(issue.input)}`;
     // Prefix the field path unless the message already starts with the field's own name.
     const leaf = issue.path.length ? String(issue.path[issue.path.length - 1]) : '';
