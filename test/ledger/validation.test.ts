@@ -48,7 +48,7 @@ const cases = (): Case[] => [
     ['"loud"', 'trace, debug, info, warn, error, fatal'],
   ],
   ['bad at', () => run.event('t', {}, { at: 'noon' }), 'events.0.at', ['events.0.at', '"noon"', 'ISO 8601']],
-  ['undefined in body', () => run.event('t', { x: undefined }), 'events.0.body', ['events.0.body', 'undefined', 'must be JSON']],
+  ['undefined in body', () => run.event('t', { x: undefined } as never), 'events.0.body', ['events.0.body', 'undefined', 'must be JSON']],
   ['bigint in body', () => run.event('t', { n: 1n } as never), 'events.0.body', ['bigint', 'must be JSON']],
   ['empty batch', () => run.events([]), 'events', ['events', 'got []', '1–1000']],
   ['batch of 1001', () => run.events(Array.from({ length: 1001 }, () => ({ type: 't' }))), 'events', ['events', '1–1000']],
