@@ -106,14 +106,14 @@ class HttpRunHandle implements RunHandle {
     return this.client.send<T>({ ...spec, path: runPath(this.id, spec.rest) });
   }
 
-  get(): Promise<Run> {
+  async get(): Promise<Run> {
     return this.call({ method: 'GET', idempotent: true });
   }
-  start(): Promise<Run> {
+  async start(): Promise<Run> {
     // A repeated start of a running run returns it unchanged.
     return this.call({ method: 'POST', rest: '/start', idempotent: true });
   }
-  heartbeat(progress?: Json): Promise<Run> {
+  async heartbeat(progress?: Json): Promise<Run> {
     if (progress !== undefined) parseInput(json, progress, 'progress');
     return this.call({ method: 'POST', rest: '/heartbeat', body: progress === undefined ? {} : { progress }, idempotent: true });
   }
@@ -128,7 +128,7 @@ class HttpRunHandle implements RunHandle {
     const res = await this.call<{ results: AppendResult[] }>({ method: 'POST', rest: '/events', body: { events }, idempotent: keyed });
     return res.results;
   }
-  listEvents(opts: ListEventsOptions = {}): Promise<EventPage> {
+  async listEvents(opts: ListEventsOptions = {}): Promise<EventPage> {
     parseInput(listEventsSchema, opts);
     return this.call({ method: 'GET', rest: '/events', query: { ...opts }, idempotent: true });
   }
@@ -142,33 +142,33 @@ class HttpRunHandle implements RunHandle {
     });
     return { checkpoint: res.body, created: res.status === 201 };
   }
-  getCheckpoint(name: string): Promise<Checkpoint> {
+  async getCheckpoint(name: string): Promise<Checkpoint> {
     return this.call({ method: 'GET', rest: `/checkpoints/${encodeURIComponent(name)}`, idempotent: true });
   }
   async listCheckpoints(): Promise<Checkpoint[]> {
     const res = await this.call<{ checkpoints: Checkpoint[] }>({ method: 'GET', rest: '/checkpoints', idempotent: true });
     return res.checkpoints;
   }
-  complete(input: CompleteInput = {}): Promise<Run> {
+  async complete(input: CompleteInput = {}): Promise<Run> {
     parseInput(completeSchema, input);
     return this.call({ method: 'POST', rest: '/complete', body: input, idempotent: true });
   }
-  fail(input: FailInput): Promise<Run> {
+  async fail(input: FailInput): Promise<Run> {
     parseInput(failSchema, input);
     return this.call({ method: 'POST', rest: '/fail', body: input, idempotent: true });
   }
-  cancel(input: CancelInput = {}): Promise<Run> {
+  async cancel(input: CancelInput = {}): Promise<Run> {
     parseInput(cancelSchema, input);
     return this.call({ method: 'POST', rest: '/cancel', body: input, idempotent: true });
   }
-  retry(input: RetryInput = {}): Promise<Run> {
+  async retry(input: RetryInput = {}): Promise<Run> {
     parseInput(retrySchema, input);
     return this.call({ method: 'POST', rest: '/retry', body: input, idempotent: false });
   }
-  setExternalIds(ids: Record<string, string>): Promise<Run> {
+  async setExternalIds(ids: Record<string, string>): Promise<Run> {
     return this.update({ externalIds: ids });
   }
-  update(input: UpdateRunInput): Promise<Run> {
+  async update(input: UpdateRunInput): Promise<Run> {
     const { ifVersion, ...body } = parseInput(updateRunSchema, input);
     return this.call({
       method: 'PATCH',
@@ -178,7 +178,7 @@ class HttpRunHandle implements RunHandle {
       idempotent: ifVersion === undefined,
     });
   }
-  verify(): Promise<VerifyResult> {
+  async verify(): Promise<VerifyResult> {
     return this.call({ method: 'GET', rest: '/verify', idempotent: true });
   }
 }
@@ -223,31 +223,31 @@ class HttpLedger implements RunledgerClient {
     const res = await this.sendRaw<Run>({ method: 'POST', path: '/v1/runs', body, idempotent: true });
     return new HttpStartedRun(this, res.body, res.status === 201);
   }
-  getRun(id: string): Promise<Run> {
+  async getRun(id: string): Promise<Run> {
     return this.send({ method: 'GET', path: runPath(parseRunId(id)), idempotent: true });
   }
-  listRuns(filter: ListRunsFilter = {}): Promise<RunPage> {
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunPage> {
     parseInput(listRunsSchema, filter);
     return this.send({ method: 'GET', path: '/v1/runs', query: { ...filter }, idempotent: true });
   }
   run(id: string): RunHandle {
     return new HttpRunHandle(this, parseRunId(id));
   }
-  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+  async track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
     return trackRun(this, opts, fn);
   }
-  listSubjects(filter: ListSubjectsFilter = {}): Promise<SubjectPage> {
+  async listSubjects(filter: ListSubjectsFilter = {}): Promise<SubjectPage> {
     parseInput(listSubjectsSchema, filter);
     return this.send({ method: 'GET', path: '/v1/subjects', query: { ...filter }, idempotent: true });
   }
-  getSubject(job: string, subject: string): Promise<SubjectDetail> {
+  async getSubject(job: string, subject: string): Promise<SubjectDetail> {
     return this.send({
       method: 'GET',
       path: `/v1/subjects/${encodeURIComponent(job)}/${encodeURIComponent(subject)}`,
       idempotent: true,
     });
   }
-  importRuns(source: string, records: unknown[], opts: ImportOptions = {}): Promise<ImportResult> {
+  async importRuns(source: string, records: unknown[], opts: ImportOptions = {}): Promise<ImportResult> {
     parseInput(sourceSchema, source, 'source');
     parseInput(importOptionsSchema, opts);
     if (!Array.isArray(records))
@@ -255,18 +255,18 @@ class HttpLedger implements RunledgerClient {
     // Idempotent on (source, sourceId): a resent batch reports duplicates, inserts nothing twice.
     return this.send({ method: 'POST', path: '/v1/imports', body: { source, runs: records, ...opts }, idempotent: true });
   }
-  verify(runId?: string): Promise<VerifyResult> {
+  async verify(runId?: string): Promise<VerifyResult> {
     const path = runId === undefined ? '/v1/verify' : runPath(parseRunId(runId), '/verify');
     return this.send({ method: 'GET', path, idempotent: true });
   }
-  reap(): Promise<ReapResult> {
+  async reap(): Promise<ReapResult> {
     return this.send({ method: 'POST', path: '/v1/reap', idempotent: true });
   }
-  stats(query: StatsQuery = {}): Promise<StatsResult> {
+  async stats(query: StatsQuery = {}): Promise<StatsResult> {
     parseInput(statsSchema, query);
     return this.send({ method: 'GET', path: '/v1/stats', query: { ...query }, idempotent: true });
   }
-  tail(runId: string, opts: TailOptions): Promise<TailResult> {
+  async tail(runId: string, opts: TailOptions): Promise<TailResult> {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);
   }
   async close(): Promise<void> {

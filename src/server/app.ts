@@ -250,9 +250,16 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerOpsRoutes(app, ledger, metrics, { readyTimeoutMs: opts.readyTimeoutMs ?? 2000 });
   if (opts.webRoot) await serveWeb.register(app, opts.webRoot);
 
-  // Live streams never finish on their own: end them so that close() can drain.
+  // Graceful close: live streams never finish on their own, so end them; requests still
+  // in flight finish, and their connections close after the response instead of idling
+  // on keep-alive (which would hold close() open).
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     for (const stop of [...streams]) stop();
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
   app.addHook('onClose', async () => {
     ledger.changes.off('change', countChange);
