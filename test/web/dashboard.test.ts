@@ -3,11 +3,12 @@
  * ledger filled by `runledger demo`'s seeder, driven in Debian's chromium through
  * playwright-core. Screenshots of each page land in build/screenshots/.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DemoSummary, seedDemo } from '../../src/cli/commands/demo.js';
@@ -38,8 +39,36 @@ async function buildWebOnce(): Promise<void> {
   const index = join(WEB_OUT, 'index.html');
   const sources = Math.max(newestMtime(join(ROOT, 'web')), statSync(join(ROOT, 'src/core/types.ts')).mtimeMs);
   if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  await build({ configFile: join(ROOT, 'web/vite.config.ts'), logLevel: 'warn' });
+  // As `npm run build:web` does it: in its own process, away from vitest's NODE_ENV=test.
+  const env = { ...process.env, NODE_ENV: 'production' };
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: 'inherit',
+    },
+  );
 }
+
+describe('dashboard bundle', () => {
+  beforeAll(buildWebOnce);
+
+  it('loads one small entry script; uPlot comes only with the charts page', () => {
+    const html = readFileSync(join(WEB_OUT, 'index.html'), 'utf8');
+    const scripts = [...html.matchAll(/<script[^>]+src="([^"]+)"/g)].map((m) => m[1]!);
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]).toMatch(/^\/assets\//);
+    const entry = readFileSync(join(WEB_OUT, scripts[0]!));
+    // React 19 + react-dom are ~60 KB of it; the budget keeps the rest in check.
+    expect(gzipSync(entry).length).toBeLessThan(100 * 1024);
+    expect(entry.includes('u-legend')).toBe(false);
+    const charts = readdirSync(join(WEB_OUT, 'assets')).filter((f) => /^ChartsPage-.*\.js$/.test(f));
+    expect(charts).toHaveLength(1);
+    expect(readFileSync(join(WEB_OUT, 'assets', charts[0]!), 'utf8')).toContain('u-legend');
+  });
+});
 
 // Waits up to 15 s for a page that refreshes itself (the runs list polls every 4 s).
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 100 });

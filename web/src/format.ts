@@ -55,15 +55,7 @@ export function statusLabel(s: string): string {
   return s.replace('_', ' ');
 }
 
-/** `owner_test` → `OT`, `heartbeat` → `H`: the badge on a subject's run strip. */
-export function triggerAbbrev(trigger: string | null): string {
-  if (!trigger) return '·';
-  const words = trigger.split(/[_\-\s.]+/).filter(Boolean);
-  return words
-    .slice(0, 2)
-    .map((w) => w[0]!.toUpperCase())
-    .join('');
-}
+export { triggerAbbrev } from './logic';
 
 export function shortId(id: string): string {
   return id.length > 14 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;

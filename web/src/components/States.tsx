@@ -20,7 +20,7 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
-export function ErrorState({ error, onRetry }: { error: Error; onRetry?: () => void }) {
+export function ErrorState({ error, onRetry, children }: { error: Error; onRetry?: () => void; children?: ReactNode }) {
   const api = error instanceof ApiError ? error : undefined;
   const title =
     api?.code === 'not_found'
@@ -39,11 +39,14 @@ export function ErrorState({ error, onRetry }: { error: Error; onRetry?: () => v
         {error.message}
         {api?.code && api.code !== 'network' && <code className="muted"> ({api.code})</code>}
       </p>
-      {onRetry && (
-        <button type="button" onClick={onRetry}>
-          Try again
-        </button>
-      )}
+      <div className="state-actions">
+        {onRetry && (
+          <button type="button" onClick={onRetry}>
+            Try again
+          </button>
+        )}
+        {children}
+      </div>
     </div>
   );
 }

@@ -6,41 +6,8 @@ import { Empty, ErrorState, Loading } from '../components/States';
 import { StatusBadge } from '../components/Status';
 import { formatDuration, formatTime, runDurationMs, shortId } from '../format';
 import { useAsync } from '../hooks';
+import { diffFields } from '../logic';
 import { href, navigate, type Route, runHref } from '../router';
-
-/** `{ a: { b: 1 }, c: [2] }` → `a.b = 1`, `c.0 = 2` (empty objects and arrays are leaves). */
-export function flatten(value: Json | null | undefined, prefix = '', out = new Map<string, Json>()): Map<string, Json> {
-  // No payload at all (output null) has no fields, rather than one null field.
-  if (value === undefined || (value === null && !prefix)) return out;
-  if (value !== null && typeof value === 'object') {
-    const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
-    if (entries.length) {
-      for (const [k, v] of entries) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-      return out;
-    }
-  }
-  out.set(prefix || '(value)', value);
-  return out;
-}
-
-export interface DiffRow {
-  path: string;
-  values: (Json | undefined)[];
-}
-
-export function diffFields(values: (Json | null | undefined)[]): { rows: DiffRow[]; same: number } {
-  const flat = values.map((v) => flatten(v));
-  const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort();
-  const rows: DiffRow[] = [];
-  let same = 0;
-  for (const path of paths) {
-    const vals = flat.map((f) => f.get(path));
-    const keys = vals.map((v) => (v === undefined ? '\u0000missing' : JSON.stringify(v)));
-    if (keys.every((k) => k === keys[0])) same++;
-    else rows.push({ path, values: vals });
-  }
-  return { rows, same };
-}
 
 function Cell({ value }: { value: Json | undefined }) {
   if (value === undefined) return <span className="muted">absent</span>;

@@ -420,7 +420,12 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [mode, ns, id]);
 
-  if (run.error && !run.data) return <ErrorState error={run.error} onRetry={run.reload} />;
+  if (run.error && !run.data)
+    return (
+      <ErrorState error={run.error} onRetry={run.reload}>
+        <a href={href('/runs')}>Back to the runs</a>
+      </ErrorState>
+    );
   if (!run.data) return <Loading what="Loading run" />;
   const r = run.data;
   const hasOutput = r.output !== null && r.output !== undefined;

@@ -1,31 +1,18 @@
 /** Runs: filters, newest first, keyset "load more", refreshed every few seconds. */
 import { useEffect, useRef, useState } from 'react';
 
-import { api, type Run, type RunPage } from '../api';
+import { api, type Run } from '../api';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { StatusBadge } from '../components/Status';
 import { formatDuration, formatTime, runDurationMs, shortId, STATUSES, statusLabel, timeAgo } from '../format';
 import { useNow } from '../hooks';
+import { mergeFirstPage } from '../logic';
 import { href, navigate, type Route, runHref } from '../router';
 
 const PAGE = 50;
 const POLL_MS = 4000;
 const FILTERS = ['job', 'subject', 'status', 'trigger', 'externalId', 'parentId'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
-
-const newer = (a: Run, b: Run) => (a.createdAt === b.createdAt ? a.id > b.id : a.createdAt > b.createdAt);
-
-/**
- * Folds a fresh first page into what is shown: anything newer than the page's last row that is
- * not in it no longer matches the filters; older rows (from "load more") stay.
- */
-export function mergeFirstPage(shown: Run[], cursor: string | null, fresh: RunPage): { runs: Run[]; cursor: string | null } {
-  if (fresh.nextCursor === null || !fresh.runs.length) return { runs: fresh.runs, cursor: fresh.nextCursor };
-  const last = fresh.runs[fresh.runs.length - 1]!;
-  const ids = new Set(fresh.runs.map((r) => r.id));
-  const older = shown.filter((r) => !ids.has(r.id) && newer(last, r));
-  return { runs: [...fresh.runs, ...older], cursor: older.length ? cursor : fresh.nextCursor };
-}
 
 function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
   const [draft, setDraft] = useState<Filters>(filters);
