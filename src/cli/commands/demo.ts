@@ -468,11 +468,11 @@ export function register(program: Command): void {
     .option('--force', 'add the demo runs even if the namespace already has runs')
     .option('--stuck-lease <seconds>', 'lease of the run that stops heartbeating (suspect after one lease, timed out after two)', '60')
     .action(
-      act(async (o: { force?: boolean; stuckLease: string }, c: Command) =>
-        withTarget(c, async (ledger) => {
-          const stuckLeaseS = Number(o.stuckLease);
-          if (!Number.isInteger(stuckLeaseS) || stuckLeaseS < 1)
-            throw new UsageError(`--stuck-lease must be a whole number of seconds ≥ 1; got ${JSON.stringify(o.stuckLease)}`);
+      act(async (o: { force?: boolean; stuckLease: string }, c: Command) => {
+        const stuckLeaseS = Number(o.stuckLease);
+        if (!Number.isInteger(stuckLeaseS) || stuckLeaseS < 1)
+          throw new UsageError(`--stuck-lease must be a whole number of seconds ≥ 1; got ${JSON.stringify(o.stuckLease)}`);
+        return withTarget(c, async (ledger) => {
           const existing = await ledger.listRuns({ limit: 1 });
           if (existing.runs.length && !o.force) {
             throw new UsageError(
@@ -490,8 +490,8 @@ export function register(program: Command): void {
             `  stops heartbeating:                  ${summary.runIds.stuck} (suspect after ${stuckLeaseS} s, timed out by the reaper after ${2 * stuckLeaseS} s)`,
           );
           println('Open the dashboard: runledger serve, then http://127.0.0.1:7070/');
-        }),
-      ),
+        });
+      }),
     );
   examples(cmd, ['runledger demo', 'runledger --namespace demo demo', 'runledger --server http://127.0.0.1:7070 demo']);
 }
