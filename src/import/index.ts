@@ -1,7 +1,7 @@
 /** Import and backfill: readers, column mapping, and `runImport` (what `runledger import` runs). */
 export { type ColumnMap, isValidTarget, mapRow, parseColumnMap, RECORD_FIELDS } from './mapping.js';
 export { postgresSource, type PostgresSourceOptions } from './postgres.js';
-export { progressBar } from './progress.js';
+export { type ProgressBar, progressBar, progressLines } from './progress.js';
 export {
   csvSource,
   fileSource,
@@ -13,6 +13,7 @@ export {
   valuesSource,
 } from './readers.js';
 export {
+  checkImportOptions,
   type ChunkInfo,
   ImportFailedError,
   type ImportInput,

@@ -57,7 +57,8 @@ const types = {
     TEXT_TYPES.has(oid) ? (v: string) => v : pg.types.getTypeParser(oid, format),
 } as pg.CustomTypesConfig;
 
-export function postgresSource(opts: PostgresSourceOptions): RowSource {
+/** Checks the options without connecting; returns the query without a trailing `;`. */
+export function checkPostgresOptions(opts: Pick<PostgresSourceOptions, 'url' | 'query' | 'key'>): string {
   const query = opts.query.trim().replace(/;\s*$/, '');
   if (!query) throw new ValidationError('--query must be a SELECT statement; got nothing', [{ field: 'query', message: 'empty' }]);
   if (!opts.key) throw new ValidationError('--key must name the unique column to page on', [{ field: 'key', message: 'empty' }]);
@@ -66,6 +67,11 @@ export function postgresSource(opts: PostgresSourceOptions): RowSource {
       `--from-postgres must be a URL starting with postgres:// or postgresql://; got ${JSON.stringify(redact(opts.url))}`,
     );
   }
+  return query;
+}
+
+export function postgresSource(opts: PostgresSourceOptions): RowSource {
+  const query = checkPostgresOptions(opts);
   const pageSize = opts.pageSize ?? 1000;
   const key = quoteIdent(opts.key);
   const first = `select q.*, q.${key}::text as ${KEY_ALIAS} from (${query}) q order by q.${key} limit $1`;

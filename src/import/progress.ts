@@ -46,3 +46,20 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr): Progre
     },
   };
 }
+
+/** For logs (stderr not a terminal, `--progress` given): one line per chunk. */
+export function progressLines(stream: NodeJS.WritableStream = process.stderr): ProgressBar {
+  let chunk = 0;
+  return {
+    update(p) {
+      chunk++;
+      const s = p.elapsedMs / 1000;
+      const share = p.total ? ` (${Math.min(100, Math.floor((100 * p.position) / p.total))}%)` : '';
+      stream.write(
+        `chunk ${chunk}: read ${p.read}${share}, inserted ${p.inserted}, duplicates ${p.duplicates}, ` +
+          `skipped by cutover ${p.skippedCutover}, invalid ${p.invalid}, ${s > 0 ? Math.round(p.read / s) : 0} rows/s\n`,
+      );
+    },
+    stop() {},
+  };
+}

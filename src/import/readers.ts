@@ -3,7 +3,7 @@
  * is never held in memory. JSONL is read line by line; CSV with csv-parse, the first
  * row naming the columns. `-` reads stdin.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -57,17 +57,30 @@ interface Opened {
   destroy: () => void;
 }
 
-function openFile(path: string): Opened {
-  // stdin has no size: progress counts rows.
-  if (path === '-') return { stream: process.stdin, name: 'stdin', position: () => 0, destroy: () => process.stdin.pause() };
-  let size: number;
+/** Throws a ValidationError unless `path` (or `-`) can be read in a known format; returns its size and format. */
+export function checkFile(path: string, format?: ImportFormat): { size?: number; format: ImportFormat } {
+  const fmt = format ?? (path === '-' ? undefined : formatFromName(path));
+  if (!fmt) {
+    throw new ValidationError(
+      `cannot tell the format of ${path === '-' ? 'stdin' : path} from its name; give --format jsonl or --format csv`,
+      [{ field: 'format', message: 'unknown' }],
+    );
+  }
+  if (path === '-') return { format: fmt };
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw new Error('it is a directory');
-    size = st.size;
+    accessSync(path, constants.R_OK);
+    return { size: st.size, format: fmt };
   } catch (err) {
     throw new ValidationError(`cannot read ${path}: ${(err as Error).message}`, [{ field: 'file', message: 'unreadable' }]);
   }
+}
+
+function openFile(path: string): Opened {
+  // stdin has no size: progress counts rows.
+  if (path === '-') return { stream: process.stdin, name: 'stdin', position: () => 0, destroy: () => process.stdin.pause() };
+  const { size } = checkFile(path, 'jsonl');
   const file = createReadStream(path);
   // Progress follows the bytes read from disk, so a .gz file's size is its compressed size.
   const stream = path.toLowerCase().endsWith('.gz') ? file.pipe(createGunzip()) : file;
@@ -197,13 +210,7 @@ export function csvSource(input: string | Readable, name?: string): RowSource {
 
 /** A file (or `-`) in the given format, or the one its extension implies. */
 export function fileSource(path: string, format?: ImportFormat): RowSource {
-  const fmt = format ?? (path === '-' ? undefined : formatFromName(path));
-  if (!fmt) {
-    throw new ValidationError(
-      `cannot tell the format of ${path === '-' ? 'stdin' : path} from its name; give --format jsonl or --format csv`,
-      [{ field: 'format', message: 'unknown' }],
-    );
-  }
+  const fmt = checkFile(path, format).format;
   return fmt === 'csv' ? csvSource(path) : jsonlSource(path);
 }
 

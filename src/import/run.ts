@@ -10,8 +10,8 @@ import type { ImportItemResult, ImportOptions, ImportResult, Ledger } from '../c
 import { importOptionsSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
 import { idConflictMessage } from '../ledger/import.js';
 import { checkColumns, type ColumnMap, mapRow, parseColumnMap, parseConstants, withConstants } from './mapping.js';
-import { postgresSource, type PostgresSourceOptions } from './postgres.js';
-import { fileSource, type ImportFormat, type RowSource, type SourceRow, valuesSource } from './readers.js';
+import { checkPostgresOptions, postgresSource, type PostgresSourceOptions } from './postgres.js';
+import { checkFile, fileSource, type ImportFormat, type RowSource, type SourceRow, valuesSource } from './readers.js';
 
 /** Where the rows come from. */
 export type ImportInput =
@@ -132,6 +132,44 @@ function openSource(from: ImportInput, chunkSize: number, count: boolean): RowSo
 }
 
 /**
+ * Checks everything about an import that can be checked without reading its input or
+ * opening the ledger (the CLI calls it first, so a typo fails at once): throws a
+ * ValidationError naming the option.
+ */
+export function checkImportOptions(opts: RunImportOptions) {
+  const chunkSize = opts.chunkSize ?? LIMITS.importBatch;
+  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > LIMITS.importBatch) {
+    throw new ValidationError(`chunkSize must be a whole number 1–${LIMITS.importBatch}; got ${chunkSize}`, [
+      { field: 'chunkSize', message: 'out of range' },
+    ]);
+  }
+  const sleepMs = opts.sleepMs ?? 0;
+  if (!Number.isFinite(sleepMs) || sleepMs < 0) {
+    throw new ValidationError(`sleepMs must be 0 or more; got ${sleepMs}`, [{ field: 'sleepMs', message: 'out of range' }]);
+  }
+  parseInput(sourceSchema, opts.source, 'source');
+  if (opts.cutover !== undefined && opts.cutover !== 'auto' && opts.cutover !== 'none' && !isoTimeLike(opts.cutover)) {
+    throw new ValidationError(
+      `cutover must be auto, none or an ISO 8601 time such as 2026-01-31T12:00:00Z; got ${JSON.stringify(opts.cutover)}`,
+      [{ field: 'cutover', message: 'not auto, none or a time' }],
+    );
+  }
+  const importOpts: ImportOptions = {
+    ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
+    ...(opts.cutover !== undefined ? { cutover: opts.cutover } : {}),
+    ...(opts.subjectStatus !== undefined ? { subjectStatus: opts.subjectStatus } : {}),
+  };
+  parseInput(importOptionsSchema, importOpts);
+  const map = opts.map instanceof Map ? opts.map : parseColumnMap(opts.map);
+  const constants = parseConstants(opts.set);
+  if ('file' in opts.from) checkFile(opts.from.file, opts.from.format);
+  if ('postgres' in opts.from) checkPostgresOptions(opts.from.postgres);
+  return { chunkSize, sleepMs, map, constants, importOpts };
+}
+
+const isoTimeLike = (s: string) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(Date.parse(s));
+
+/**
  * Imports everything `from` holds, chunk by chunk, and reports what happened.
  * Throws ValidationError before writing anything when the options or the columns are
  * wrong; throws ImportFailedError (with the report so far) on a fatal error mid-way.
@@ -146,27 +184,8 @@ function openSource(from: ImportInput, chunkSize: number, count: boolean): RowSo
  * console.log(report.inserted, report.duplicates, report.invalidRecords);
  */
 export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise<ImportReport> {
-  const chunkSize = opts.chunkSize ?? LIMITS.importBatch;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > LIMITS.importBatch) {
-    throw new ValidationError(`chunkSize must be a whole number 1–${LIMITS.importBatch}; got ${chunkSize}`, [
-      { field: 'chunkSize', message: 'out of range' },
-    ]);
-  }
-  const sleepMs = opts.sleepMs ?? 0;
-  if (!Number.isFinite(sleepMs) || sleepMs < 0) {
-    throw new ValidationError(`sleepMs must be 0 or more; got ${sleepMs}`, [{ field: 'sleepMs', message: 'out of range' }]);
-  }
-  const map = opts.map instanceof Map ? opts.map : parseColumnMap(opts.map);
-  const constants = parseConstants(opts.set);
+  const { chunkSize, sleepMs, map, constants, importOpts } = checkImportOptions(opts);
   const hasConstants = Object.keys(constants).length > 0;
-  const importOpts: ImportOptions = {
-    ...(opts.dryRun !== undefined ? { dryRun: opts.dryRun } : {}),
-    ...(opts.cutover !== undefined ? { cutover: opts.cutover } : {}),
-    ...(opts.subjectStatus !== undefined ? { subjectStatus: opts.subjectStatus } : {}),
-  };
-  // importRuns checks these too, but only once the first chunk is read.
-  parseInput(sourceSchema, opts.source, 'source');
-  parseInput(importOptionsSchema, importOpts);
   const src = openSource(opts.from, chunkSize, opts.onProgress !== undefined);
   const started = performance.now();
   const report: ImportReport = {

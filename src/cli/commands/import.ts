@@ -1,7 +1,15 @@
 import { type Command, Option } from 'commander';
 
 import { LIMITS } from '../../core/validation.js';
-import { ImportFailedError, type ImportInput, type ImportReport, progressBar, runImport } from '../../import/index.js';
+import {
+  checkImportOptions,
+  ImportFailedError,
+  type ImportInput,
+  type ImportReport,
+  progressBar,
+  progressLines,
+  runImport,
+} from '../../import/index.js';
 import type { ImportFormat } from '../../import/readers.js';
 import { act, examples, withTarget } from '../context.js';
 import { classify, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from '../errors.js';
@@ -22,7 +30,7 @@ interface ImportCliOptions {
   query?: string;
   key?: string;
   showInvalid: number;
-  progress: boolean;
+  progress?: boolean;
   json?: boolean;
 }
 
@@ -81,7 +89,8 @@ export function register(program: Command): void {
     .option('--query <sql>', 'with --from-postgres: the SELECT returning the legacy rows')
     .option('--key <column>', 'with --from-postgres: a unique column to read in keyset chunks')
     .option('--show-invalid <n>', 'how many invalid records to list (all with --json)', intOption('--show-invalid', 0), 20)
-    .option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)')
+    .option('--progress', 'show progress even when stderr is not a terminal (then one line per chunk)')
+    .option('--no-progress', 'no progress bar (by default it is shown on a terminal)')
     .option('--json', 'print the report as one JSON object on the last line')
     .action(
       act(async (file: string | undefined, o: ImportCliOptions, c: Command) => {
@@ -99,6 +108,20 @@ export function register(program: Command): void {
         if (o.fromPostgres === undefined && file === '-' && !o.format)
           throw new UsageError('reading stdin needs --format jsonl or --format csv');
 
+        const importOptions = {
+          source: o.source,
+          from,
+          ...(o.map ? { map: o.map } : {}),
+          ...(o.set ? { set: o.set } : {}),
+          chunkSize: o.chunkSize,
+          sleepMs: o.sleepMs,
+          dryRun: o.dryRun === true,
+          cutover: o.cutover,
+          subjectStatus: o.subjectStatus,
+        };
+        // Fail on a typo before opening the store.
+        checkImportOptions(importOptions);
+
         return withTarget(c, async (ledger) => {
           const abort = new AbortController();
           let signals = 0;
@@ -114,19 +137,11 @@ export function register(program: Command): void {
           };
           process.on('SIGINT', onSigint);
           process.on('SIGTERM', onSigint);
-          const bar = o.progress && process.stderr.isTTY ? progressBar() : undefined;
+          const bar = o.progress === false ? undefined : process.stderr.isTTY ? progressBar() : o.progress ? progressLines() : undefined;
           let report: ImportReport;
           try {
             report = await runImport(ledger, {
-              source: o.source,
-              from,
-              ...(o.map ? { map: o.map } : {}),
-              ...(o.set ? { set: o.set } : {}),
-              chunkSize: o.chunkSize,
-              sleepMs: o.sleepMs,
-              dryRun: o.dryRun === true,
-              cutover: o.cutover,
-              subjectStatus: o.subjectStatus,
+              ...importOptions,
               signal: abort.signal,
               ...(bar ? { onProgress: (p) => bar.update(p) } : {}),
             });
