@@ -86,7 +86,21 @@ const CODE_OF_STATUS: Record<number, string> = {
   431: 'validation_failed',
 };
 
-const DB_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300']);
+// Connection refused or lost, the database shutting down or restarting (SQLSTATE classes 08 and 57P), too many connections.
+const DB_UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
 
 /**
  * Maps any thrown value to a problem. `internal` is true when it is a server fault that

@@ -14,6 +14,18 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/**
+ * pg reports a lost connection ("Connection terminated unexpectedly") without a SQLSTATE.
+ * Give it 08006 (connection_failure) so that callers can tell "the database is away,
+ * try again" from a fault.
+ */
+function withConnectionCode(err: unknown): unknown {
+  const e = err as Error & { code?: unknown };
+  if (e instanceof Error && e.code === undefined && /connection terminated|not queryable|connection ended/i.test(e.message))
+    e.code = '08006';
+  return err;
+}
+
 /** PostgreSQL server adapter: a pg pool. */
 export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   const pool = new pg.Pool({
@@ -44,8 +56,12 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   }
 
   const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-    const res = await pool.query(sql, params as unknown[]);
-    return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+    try {
+      const res = await pool.query(sql, params as unknown[]);
+      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+    } catch (err) {
+      throw withConnectionCode(err);
+    }
   };
 
   return {
@@ -56,6 +72,11 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     },
     async withTransaction(fn) {
       const client = await pool.connect();
+      // A checked-out client has no pool listener: a connection lost between two queries
+      // (database restart) would otherwise be an unhandled 'error' that kills the process.
+      let broken = false;
+      const onLost = () => (broken = true);
+      client.on('error', onLost);
       const tx: Queryable = {
         async query<R>(sql: string, params?: unknown[]) {
           const res = await client.query(sql, params as unknown[]);
@@ -65,7 +86,6 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
           await client.query(sql);
         },
       };
-      let broken = false;
       try {
         await client.query('begin');
         const result = await fn(tx);
@@ -77,25 +97,69 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
         } catch {
           broken = true;
         }
-        throw err;
+        throw withConnectionCode(err);
       } finally {
+        client.off('error', onLost);
         client.release(broken);
       }
     },
     async listen(channel, onPayload) {
-      const client = await pool.connect();
+      // One dedicated connection. If it is lost (database restart), LISTEN is re-established
+      // on a new one; notifications sent in between are missed (listeners re-check anyway).
+      let client: pg.PoolClient | null = null;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
       const handler = (msg: pg.Notification) => {
         if (msg.channel === channel && msg.payload !== undefined) onPayload(msg.payload);
       };
-      client.on('notification', handler);
-      await client.query(`listen ${quoteIdent(channel)}`);
-      return async () => {
-        client.off('notification', handler);
+      const attach = async () => {
+        const c = await pool.connect();
+        let lost = false;
+        c.on('error', () => {
+          if (lost) return;
+          lost = true;
+          c.off('notification', handler);
+          c.release(true);
+          // Lost after LISTEN succeeded: start over. (Lost during attach(): its caller retries.)
+          if (client !== c) return;
+          client = null;
+          if (!stopped) reattach();
+        });
+        c.on('notification', handler);
         try {
-          await client.query(`unlisten ${quoteIdent(channel)}`);
-          client.release();
+          await c.query(`listen ${quoteIdent(channel)}`);
+        } catch (err) {
+          if (!lost) {
+            lost = true;
+            c.off('notification', handler);
+            c.release(true);
+          }
+          throw err;
+        }
+        if (stopped) {
+          c.off('notification', handler);
+          c.release(true);
+          return;
+        }
+        client = c;
+      };
+      const reattach = () => {
+        retry = setTimeout(() => attach().catch(() => !stopped && reattach()), 1000);
+        retry.unref();
+      };
+      await attach();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        const c = client;
+        client = null;
+        if (!c) return;
+        c.off('notification', handler);
+        try {
+          await c.query(`unlisten ${quoteIdent(channel)}`);
+          c.release();
         } catch {
-          client.release(true);
+          c.release(true);
         }
       };
     },
