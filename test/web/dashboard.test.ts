@@ -292,6 +292,9 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     expect(focused).toEqual(['A:Skip to content', 'A:runledger', 'A:Runs', 'A:Subjects']);
     await page.keyboard.press('Enter');
     await poll(() => page.evaluate(() => location.hash)).toBe('#/subjects');
+    // The new page takes the focus and names itself.
+    await poll(() => page.evaluate(() => document.activeElement?.id)).toBe('main');
+    expect(await page.title()).toBe('Subjects · runledger');
     expect(errors).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
 import { getAuthState, getToken, setToken, subscribeAuth } from './api';
 import { Empty, Loading } from './components/States';
@@ -72,6 +72,17 @@ export function App() {
   const auth = useSyncExternalStore(subscribeAuth, getAuthState);
   const token = useSyncExternalStore(subscribeAuth, getToken);
   const section = route.segments[0] ?? 'runs';
+  // A new page (not a new filter) starts at the top, with focus on the content, and names itself.
+  const lastPath = useRef(route.path);
+  const item = route.segments[1];
+  useEffect(() => {
+    const label = NAV.find((n) => n.path === `/${section}`)?.label ?? 'runledger';
+    document.title = `${item ? `${item} · ` : ''}${label} · runledger`;
+    if (lastPath.current === route.path) return;
+    lastPath.current = route.path;
+    window.scrollTo(0, 0);
+    document.getElementById('main')?.focus({ preventScroll: true });
+  }, [route.path, item, section]);
   return (
     <>
       <a className="skip" href="#main" onClick={(e) => (e.preventDefault(), document.getElementById('main')?.focus())}>
