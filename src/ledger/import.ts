@@ -106,6 +106,7 @@ export async function importRuns(
   const results: ImportItemResult[] = new Array(records.length);
   const prepared: Prepared[] = [];
   const firstOf = new Map<string, Prepared>();
+  const idOwner = new Map<string, Prepared>();
 
   // Step 1: validate each record on its own; an invalid one never stops the others.
   records.forEach((raw, index) => {
@@ -118,7 +119,18 @@ export async function importRuns(
         results[index] = { index, sourceId, status: 'duplicate', runId: first.id };
         return;
       }
+      const sameId = idOwner.get(p.id);
+      if (sameId) {
+        results[index] = {
+          index,
+          sourceId,
+          status: 'invalid',
+          error: { code: 'id_conflict', message: idConflictMessage(p.id, p.record.sourceId, source) },
+        };
+        return;
+      }
       firstOf.set(p.record.sourceId, p);
+      idOwner.set(p.id, p);
       prepared.push(p);
     } catch (err) {
       if (!(err instanceof LedgerError)) throw err;

@@ -310,23 +310,27 @@ describe(`import: dry run (${mode})`, () => {
       JSON.stringify({ sourceId: 'd-y', id: 'dry-x', job, finishedAt: at(4) }),
       JSON.stringify({ sourceId: 'd-nul', job, notes: 'a\u0000b', finishedAt: at(4) }),
       JSON.stringify({ sourceId: 'd-live-id', id: live.id, job, finishedAt: at(4) }),
+      // The same id under two sourceIds within one chunk.
+      JSON.stringify({ sourceId: 'd-z1', id: 'dry-z', job, finishedAt: at(5) }),
+      JSON.stringify({ sourceId: 'd-z2', id: 'dry-z', job, finishedAt: at(5) }),
     ];
     const path = files.write('dry.jsonl', lines);
     const before = await fingerprint(ledger);
     const dry = await runImport(ledger, { source: 'dry', from: { file: path }, chunkSize: 4, dryRun: true });
     expect(await fingerprint(ledger)).toBe(before);
     expect(dry.dryRun).toBe(true);
-    expect(dry).toMatchObject({ read: 21, inserted: 11, duplicates: 4, skippedCutover: 1, invalid: 5 });
+    expect(dry).toMatchObject({ read: 23, inserted: 12, duplicates: 4, skippedCutover: 1, invalid: 6 });
 
     const real = await runImport(ledger, { source: 'dry', from: { file: path }, chunkSize: 4 });
     expect(outcome(dry)).toEqual(outcome(real));
-    expect(await countRuns(ledger, 'dry')).toBe(3 + 11);
+    expect(await countRuns(ledger, 'dry')).toBe(3 + 12);
     expect(real.invalidRecords.map((i) => [i.line, i.code])).toEqual([
       [9, 'validation_failed'],
       [10, 'validation_failed'],
       [19, 'id_conflict'],
       [20, 'validation_failed'],
       [21, 'id_conflict'],
+      [23, 'id_conflict'],
     ]);
   });
 });
