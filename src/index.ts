@@ -6,6 +6,14 @@ export { isTerminal, TERMINAL_STATUSES, TRANSITIONS } from './core/status.js';
 export type * from './core/types.js';
 export { EVENT_LEVELS, RUN_STATUSES } from './core/types.js';
 export { LIMITS } from './core/validation.js';
+export {
+  ImportFailedError,
+  type ImportInput,
+  type ImportReport,
+  type InvalidRecord,
+  runImport,
+  type RunImportOptions,
+} from './import/index.js';
 export { SqlLedger } from './ledger/ledger.js';
 export { DEFAULT_DATA_DIR, type OpenedLedger, openLedger, type OpenLedgerOptions } from './ledger/open.js';
 export { trackRun } from './ledger/track.js';
