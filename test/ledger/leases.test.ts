@@ -117,13 +117,15 @@ describe('suspect and timed out', () => {
     expect((await run.get()).status).toBe('running');
   });
 
-  for (const renew of ['heartbeat', 'event', 'checkpoint'] as const) {
-    it(`a ${renew} renews the lease: a run past 2 × lease that then renews is not timed out`, async () => {
+  for (const renew of ['heartbeat', 'event', 'keyed event', 'event batch', 'checkpoint'] as const) {
+    it(`${/^[aeiou]/.test(renew) ? 'an' : 'a'} ${renew} renews the lease: a run past 2 × lease that then renews is not timed out`, async () => {
       const run = await ledger.startRun({ job: 'renew', leaseS: 60 });
       await ageRun(ledger, run.id, 150);
       expect((await run.get()).suspect).toBe(true);
       if (renew === 'heartbeat') await run.heartbeat();
       if (renew === 'event') await run.event('progress', { n: 1 });
+      if (renew === 'keyed event') await run.event('progress', { n: 1 }, { key: 'k' });
+      if (renew === 'event batch') await run.events([{ type: 'a' }, { type: 'b' }]);
       if (renew === 'checkpoint') await run.checkpoint({ name: 'c', metadata: {} });
       expect((await run.get()).suspect).toBe(false);
       const reaped = await ledger.reap();
