@@ -77,6 +77,11 @@ export function classify(err: unknown): Reported {
       ...(err.details.length ? { details: err.details } : {}),
     };
   }
+  // The HTTP client's "never got an answer" (status 0): the server URL is wrong or the server is down.
+  const http = err as { name?: unknown; status?: unknown; message?: unknown };
+  if (http?.name === 'HttpError' && http.status === 0 && typeof http.message === 'string') {
+    return { exitCode: EXIT_USAGE, code: 'configuration', message: http.message };
+  }
   const net = networkCode(err);
   if (net && currentServer) {
     return { exitCode: EXIT_USAGE, code: 'configuration', message: `cannot reach the runledger server at ${currentServer} (${net})` };

@@ -189,7 +189,7 @@ describe('runledger CLI in shell pipelines', { timeout: 240_000 }, () => {
     const tail = await cli('runs', 'tail', id);
     expect(tail.code).toBe(0);
     expect(tail.stdout).toMatch(
-      /^#1 \S+ run.status \{"status":"running"\}\n#2 \S+ step "one"\n#3 \S+ run.status \{"status":"completed"\}\n$/,
+      /^#1 \S+ run.status \{"status":"running"\}\n#2 \S+ step one\n#3 \S+ run.status \{"status":"completed"\}\n$/,
     );
     expect(tail.stderr).toBe(`run ${id} completed\n`);
 
