@@ -201,6 +201,27 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     expect(await page.locator('.events .event').count()).toBeGreaterThan(5);
   });
 
+  it('flags a checkpoint whose stored content no longer matches its hash', async () => {
+    const run = await ledger.startRun({ job: 'tamper-demo', subject: 'acme/api' });
+    await run.checkpoint({ name: 'pre_decision', metadata: { diffHash: 'abc' } });
+    await run.checkpoint({ name: 'final', metadata: { ok: true } });
+    await run.complete({});
+    // Go around the immutability trigger, as a corrupting bug or a hand edit would.
+    const db = ledger.database;
+    await db.query('alter table checkpoints disable trigger checkpoints_immutable');
+    try {
+      await db.query(`update checkpoints set metadata = '{"diffHash":"mutated"}' where run_id = $1 and name = 'pre_decision'`, [run.id]);
+    } finally {
+      await db.query('alter table checkpoints enable trigger checkpoints_immutable');
+    }
+    await go(`#/runs/${run.id}`);
+    await page.getByText('✗ 1 integrity problem').waitFor();
+    const items = page.locator('.checkpoints > li');
+    await poll(() => items.filter({ hasText: 'pre_decision' }).locator('.badge.bad').innerText()).toContain('mismatch');
+    expect(await items.filter({ hasText: 'final' }).locator('.badge.good').innerText()).toContain('verified');
+    await shot(page, 'run-checkpoint-mismatch');
+  });
+
   it('tails a live run: an appended event and the completion arrive without reload', async () => {
     await go(`#/runs/${demo.runIds.agentMdRunning}`);
     await poll(() => page.getByTestId('stream-state').innerText()).toContain('live');
