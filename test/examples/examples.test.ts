@@ -34,9 +34,14 @@ async function backendEnv(): Promise<Record<string, string>> {
 }
 
 async function runExample(file: string) {
-  const env = { ...process.env, ...(await backendEnv()) };
-  delete (env as Record<string, string | undefined>)[BACKEND === 'postgres' ? 'RUNLEDGER_DATA_DIR' : 'DATABASE_URL'];
-  return run(process.execPath, ['--import', 'tsx', join('examples', file)], { env, timeout: 120_000 });
+  const env: Record<string, string | undefined> = { ...process.env, ...(await backendEnv()) };
+  delete env[BACKEND === 'postgres' ? 'RUNLEDGER_DATA_DIR' : 'DATABASE_URL'];
+  if (file.endsWith('.sh')) {
+    // The shell recipe uses the default ./.runledger of its working directory (or DATABASE_URL).
+    const cwd = env.RUNLEDGER_DATA_DIR ?? process.cwd();
+    return run('bash', [join(process.cwd(), 'examples', file)], { env, cwd, timeout: 300_000 });
+  }
+  return run(process.execPath, ['--import', 'tsx', join('examples', file)], { env, timeout: 300_000 });
 }
 
 afterAll(async () => {
@@ -44,7 +49,7 @@ afterAll(async () => {
   await dropSchemas();
 });
 
-describe(`recipes (${BACKEND})`, () => {
+describe(`recipes (${BACKEND})`, { timeout: 300_000 }, () => {
   it('1: two agent workflows for one repository keep their own outputs; a dead worker is timed out', async () => {
     const { stdout } = await runExample('01-agent-workflow.ts');
     expect(stdout).toMatch(/timed_out \(no heartbeat/);
@@ -55,6 +60,19 @@ describe(`recipes (${BACKEND})`, () => {
     const { stdout } = await runExample('02-checkpoints.ts');
     expect(stdout).toContain('"diff_based":true');
     expect(stdout).toContain('recipe 2 ok');
+  });
+
+  it('3: a shell pipeline tracks its runs idempotently, keeps notes, fails clearly without a database', async () => {
+    const { stdout } = await runExample('03-shell-pipeline.sh');
+    expect(stdout).toMatch(/misconfigured: error: database url must start with postgres/);
+    expect(stdout).toContain('notes kept: Initial extraction run');
+    expect(stdout).toContain('recipe 3 ok');
+  });
+
+  it('4: compliance checks feed one history; legacy rows backfilled from PostgreSQL with dry run, cutover and a no-op re-run', async () => {
+    const { stdout } = await runExample('04-compliance-checks.ts');
+    expect(stdout).toContain('import: inserted 4, skipped by cutover 1; re-run inserted 0');
+    expect(stdout).toContain('recipe 4 ok');
   });
 
   it('5: each week records its execution id; the weeks missing one are listed', async () => {
