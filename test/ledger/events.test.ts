@@ -84,6 +84,59 @@ describe(`gapless seq under concurrency (${BACKEND})`, () => {
   });
 });
 
+describe('events and the end of a run', () => {
+  it('appenders racing a completion: every acknowledged event precedes the terminal status event, which ends the log', async () => {
+    const rounds = onPostgres ? 5 : 2;
+    for (let round = 0; round < rounds; round++) {
+      const run = await ledger.startRun({ job: 'events-vs-complete' });
+      const appends = Array.from({ length: 16 }, (_, i) =>
+        (i % 4 === 0
+          ? run.events([
+              { type: 'batch', body: { i } },
+              { type: 'batch', body: { i, second: true } },
+            ])
+          : i % 4 === 1
+            ? run.event('keyed', { i }, { key: `k${i}` }).then((r) => [r])
+            : i % 4 === 2
+              ? run.checkpoint({ name: `cp${i}`, metadata: { i } }).then(() => [])
+              : run.event('single', { i }).then((r) => [r])
+        ).then(
+          (results) => ({ ok: true as const, seqs: results.map((r) => r.seq) }),
+          (err: { code?: string }) => ({ ok: false as const, code: err.code }),
+        ),
+      );
+      const [done, ...outcomes] = await Promise.all([run.complete({ output: round }), ...appends]);
+      const rows = await eventRows(ledger, run.id);
+      const last = rows.at(-1)!;
+      expect(last).toMatchObject({ seq: done.lastSeq, type: 'run.status', body: { status: 'completed' } });
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: rows.length }, (_, i) => i + 1));
+      for (const o of outcomes) {
+        if (o.ok) for (const seq of o.seqs) expect(seq).toBeLessThan(last.seq);
+        else expect(o.code).toBe('run_finished');
+      }
+      expect((await run.verify()).ok).toBe(true);
+    }
+  });
+
+  it('event times with microseconds or offsets are stored to the millisecond in UTC and verify', async () => {
+    const run = await ledger.startRun({ job: 'events-times' });
+    await run.event('a', {}, { at: '2026-01-02T03:04:05.678901Z' });
+    await run.events([
+      { type: 'b', at: '2026-01-02T04:04:05+01:00' },
+      { type: 'c', at: '1999-12-31T23:59:59.9999Z' },
+    ]);
+    await run.event('d', {}, { at: '2026-01-02T03:04:05.6789+00:00', key: 'with-key' });
+    const { events } = await run.listEvents({ afterSeq: 1 });
+    expect(events.map((e) => e.at)).toEqual([
+      '2026-01-02T03:04:05.678Z',
+      '2026-01-02T03:04:05.000Z',
+      '1999-12-31T23:59:59.999Z',
+      '2026-01-02T03:04:05.678Z',
+    ]);
+    expect(await run.verify()).toMatchObject({ ok: true, problems: [] });
+  });
+});
+
 describe('event keys', () => {
   it('a repeated key returns the original seq with duplicate=true and writes nothing', async () => {
     const run = await ledger.startRun({ job: 'keys' });
