@@ -332,11 +332,11 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
       ] as const) {
         await go(hash, p);
         await p.locator('main section, main article').first().waitFor();
-        await p.waitForLoadState('networkidle').catch(() => {});
+        await p.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
         await p
           .locator('.state.loading')
           .first()
-          .waitFor({ state: 'detached' })
+          .waitFor({ state: 'detached', timeout: 5000 })
           .catch(() => {});
         expect(await overflow(), `${name} overflows horizontally`).toBeLessThanOrEqual(0);
         // What a phone shows first: the viewport.
