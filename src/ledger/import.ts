@@ -10,7 +10,7 @@ import { newRunId } from '../core/ids.js';
 import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../core/types.js';
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
-import { type ChangeNotice, type LedgerContext, mapDbErrors } from './context.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
@@ -142,8 +142,12 @@ export async function importRuns(
     results[p.index] = { index: p.index, sourceId: p.record.sourceId, ...r };
   };
 
-  /** Steps 2–5 for `batch`, all on `q` (one transaction); returns the runs written. */
-  const work = async (q: Queryable, batch: Prepared[]): Promise<ChangeNotice[]> => {
+  /**
+   * Steps 2–5 for `batch`, all on `q` (one transaction). No change notices: imported runs
+   * are history, finished before anyone could tail them, and counting them in the live
+   * "runs finished" metrics would turn a backfill into a spike.
+   */
+  const work = async (q: Queryable, batch: Prepared[]): Promise<void> => {
     // Step 2: cutover — skip rows at or after the first live run of the same job and trigger.
     let todo = batch;
     if (opts.cutover !== 'none' && todo.length) {
@@ -179,7 +183,7 @@ export async function importRuns(
         return true;
       });
     }
-    if (!todo.length) return [];
+    if (!todo.length) return;
 
     // Step 3: already imported (same source and sourceId), or an id taken by another run.
     const existing = await q.query<{ id: string; source: string | null; source_id: string | null }>(
@@ -205,7 +209,7 @@ export async function importRuns(
       return true;
     });
     for (const p of todo) set(p, { status: 'inserted', runId: p.id });
-    if (opts.dryRun || !todo.length) return [];
+    if (opts.dryRun || !todo.length) return;
 
     // Step 4: insert runs and their chained events. A row another importer inserted
     // meanwhile (same id or same sourceId) counts as a duplicate.
@@ -345,7 +349,6 @@ export async function importRuns(
         ],
       );
     }
-    return written.map((r) => ({ namespace: ctx.namespace, runId: r.id, lastSeq: r.last_seq, status: r.status }));
   };
 
   /**
@@ -356,8 +359,7 @@ export async function importRuns(
    */
   const commit = async (batch: Prepared[]): Promise<void> => {
     try {
-      const notices = await mapDbErrors(() => (opts.dryRun ? work(ctx.db, batch) : ctx.db.withTransaction((tx) => work(tx, batch))));
-      for (const n of notices) ctx.changes.emit('change', n);
+      await mapDbErrors(() => (opts.dryRun ? work(ctx.db, batch) : ctx.db.withTransaction((tx) => work(tx, batch))));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       if (batch.length === 1) {

@@ -124,19 +124,20 @@ export function register(program: Command): void {
 
         return withTarget(c, async (ledger) => {
           const abort = new AbortController();
-          let signals = 0;
-          const onSigint = () => {
-            signals++;
-            if (signals === 1) {
+          // 128 + the signal number, as shells report a process stopped by it.
+          let stoppedBy: number | undefined;
+          const onSignal = (signal: NodeJS.Signals) => {
+            if (stoppedBy === undefined) {
+              stoppedBy = signal === 'SIGTERM' ? 143 : EXIT_INTERRUPTED;
               abort.abort();
-              process.stderr.write('\nstopping after the chunk in flight (Ctrl-C again to stop at once; a re-run finishes the import)\n');
+              process.stderr.write(`\nstopping after the chunk in flight (${signal} again stops at once; a re-run finishes the import)\n`);
             } else {
               // The open transaction dies with the connection: nothing half-written.
-              process.exit(EXIT_INTERRUPTED);
+              process.exit(stoppedBy);
             }
           };
-          process.on('SIGINT', onSigint);
-          process.on('SIGTERM', onSigint);
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
           const bar = o.progress === false ? undefined : process.stderr.isTTY ? progressBar() : o.progress ? progressLines() : undefined;
           let report: ImportReport;
           try {
@@ -164,13 +165,13 @@ export function register(program: Command): void {
             }
             return EXIT_USAGE;
           } finally {
-            process.off('SIGINT', onSigint);
-            process.off('SIGTERM', onSigint);
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
           }
           bar?.stop();
           if (o.json) println(JSON.stringify(report));
           else println(summary(report, o.showInvalid));
-          if (report.interrupted) return EXIT_INTERRUPTED;
+          if (report.interrupted) return stoppedBy ?? EXIT_INTERRUPTED;
           return report.invalid > 0 ? EXIT_FAILURE : EXIT_OK;
         });
       }),
