@@ -69,6 +69,40 @@ describe('the hash chain', () => {
     expect(head[0]).toEqual({ last_seq: rows.length, last_hash: prev });
   });
 
+  it('imported runs carry a valid chain too (computed by the import path)', async () => {
+    const result = await ledger.importRuns(
+      'verify-src',
+      [
+        {
+          sourceId: 'imp-1',
+          id: 'imported-1',
+          job: 'verify',
+          subject: 'imp',
+          startedAt: '2025-05-05T10:00:00.123456Z',
+          finishedAt: '2025-05-05T12:05:00+02:00',
+          externalIds: { 'legacy.id': '42' },
+          events: [
+            { type: 'legacy', level: 'info', at: '2025-05-05T10:01:00Z', body: { n: 1 } },
+            { type: 'legacy', body: { unicode: 'ü €' } },
+          ],
+          error: { type: 'Legacy', message: 'old failure' },
+        },
+      ],
+      { cutover: 'none' },
+    );
+    expect(result.inserted).toBe(1);
+    const rows = await eventRows(ledger, 'imported-1');
+    expect(rows.map((r) => r.type)).toEqual(['run.status', 'run.external_id', 'legacy', 'legacy', 'run.status']);
+    let prev = '';
+    for (const r of rows) {
+      expect(r.hash).toBe(
+        expectedEventHash(prev, { seq: r.seq, type: r.type, at: r.at.toISOString(), body: r.body, key: r.key, level: r.level }),
+      );
+      prev = r.hash;
+    }
+    expect(await ledger.verify('imported-1')).toMatchObject({ ok: true, problems: [] });
+  });
+
   it('verify is ok on normal runs, one run or the whole namespace', async () => {
     await busyRun('chain-2');
     const one = await ledger.verify('chain-2');
