@@ -17,6 +17,8 @@ export interface TailOptions {
   signal?: AbortSignal;
   /** Re-reads the run this often on PostgreSQL, where writers may be other processes (ms). */
   pollMs?: number;
+  /** Where lines go (default stdout). */
+  write?: (line: string) => void;
 }
 
 function time(iso: string): string {
@@ -43,13 +45,14 @@ class Printer {
   constructor(
     after: number,
     private readonly json: boolean,
+    private readonly write: (line: string) => void,
   ) {
     this.lastSeq = after;
   }
   print(e: LedgerEvent): void {
     if (e.seq <= this.lastSeq) return;
     this.lastSeq = e.seq;
-    process.stdout.write((this.json ? JSON.stringify(e) : formatEvent(e)) + '\n');
+    this.write((this.json ? JSON.stringify(e) : formatEvent(e)) + '\n');
     this.terminal ??= terminalOf(e);
   }
 }
@@ -101,7 +104,8 @@ async function followSse(ledger: Target, id: string, p: Printer, opts: TailOptio
 /** Follows run `id` until its terminal status; exit 0 when it completed, 1 otherwise, 130 when interrupted. */
 export async function tailRun(ledger: Target, id: string, opts: TailOptions): Promise<number> {
   const run = await ledger.getRun(id);
-  const p = new Printer(Math.max(0, run.lastSeq - opts.lines), Boolean(opts.json));
+  const write = opts.write ?? ((line: string) => void process.stdout.write(line));
+  const p = new Printer(Math.max(0, run.lastSeq - opts.lines), Boolean(opts.json), write);
   await drain(ledger, id, p);
   // Already finished (its status event may be before the window printed): nothing to follow.
   if (!p.terminal && isTerminal(run.status)) p.terminal = run.status;
