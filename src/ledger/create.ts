@@ -4,11 +4,12 @@ import { canonicalJson, chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';
 import type { Json, StartRunInput } from '../core/types.js';
 import { parseInput, startRunSchema } from '../core/validation.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { prepared } from '../store/database.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
 
-const insertRunSql = `
+const insertRunSql = prepared(`
 with ins as (
   insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
                     created_at, started_at, lease_s, deadline_at, last_seq, last_hash)
@@ -20,7 +21,7 @@ with ins as (
   select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
     from ins, jsonb_array_elements($19::jsonb) e
 )
-select ${RUN_COLUMNS} from ins`;
+select ${RUN_COLUMNS} from ins`);
 
 /** The fields that make up a run's identity: a repeated create must match them all. */
 const IDENTITY = ['job', 'subject', 'trigger', 'actor', 'parentId', 'params'] as const;

@@ -4,9 +4,10 @@ import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { isTerminal } from '../core/status.js';
 import type { AppendResult, EventInput, Json, RunStatus } from '../core/types.js';
 import { eventBatchSchema, parseInput } from '../core/validation.js';
-import { type ChainHead, insertChained, lockRun, type NewEvent } from './chain.js';
+import { type ChainHead, chainRows, lockRun, type NewEvent } from './chain.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { appendOneEventSql } from './sql/appendEvent.js';
+import { batchAppendEventsAndAdvanceSql } from './sql/appendEvents.js';
 
 interface KeyedEvent {
   seq: number;
@@ -72,14 +73,9 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
       });
 
       if (fresh.length) {
-        await insertChained(tx, head, fresh, now);
-        // Any event renews the lease (invariant 7).
-        await tx.query(
-          `update runs set last_seq = $3, last_hash = $4,
-                  heartbeat_at = case when status in ('running','retrying') then $5::timestamptz else heartbeat_at end, suspect = false
-            where namespace = $1 and id = $2`,
-          [ctx.namespace, id, head.last_seq, head.last_hash, now],
-        );
+        // Inserts the rows and advances the head (which renews the lease, invariant 7) in one statement.
+        const rows = chainRows(head, fresh);
+        await tx.query(batchAppendEventsAndAdvanceSql, [ctx.namespace, id, now, JSON.stringify(rows), head.last_seq, head.last_hash]);
       }
       return { results, lastSeq: head.last_seq, appended: fresh.length };
     }),

@@ -3,19 +3,25 @@ import { InvalidTransitionError, RunFinishedError } from '../core/errors.js';
 import { isTerminal } from '../core/status.js';
 import type { Json } from '../core/types.js';
 import { json as jsonSchema, parseInput } from '../core/validation.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { prepared } from '../store/database.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
+
+const heartbeatSql = prepared(`
+update runs set heartbeat_at = $3, suspect = false, progress = coalesce($4::jsonb, progress)
+ where namespace = $1 and id = $2 and status in ('running', 'retrying')
+returning ${RUN_COLUMNS}`);
 
 export async function heartbeat(ctx: LedgerContext, id: string, progress?: Json): Promise<RunRow> {
   if (progress !== undefined) parseInput(jsonSchema, progress, 'progress');
   return mapDbErrors(async () => {
-    const { rows } = await ctx.db.query<RunRow>(
-      `update runs set heartbeat_at = $3, suspect = false, progress = coalesce($4::jsonb, progress)
-        where namespace = $1 and id = $2 and status in ('running', 'retrying')
-       returning ${RUN_COLUMNS}`,
-      [ctx.namespace, id, ctx.now().toISOString(), progress === undefined ? null : JSON.stringify(progress)],
-    );
+    const { rows } = await ctx.db.query<RunRow>(heartbeatSql, [
+      ctx.namespace,
+      id,
+      ctx.now().toISOString(),
+      progress === undefined ? null : JSON.stringify(progress),
+    ]);
     if (rows[0]) return rows[0];
     const current = await getRunRow(ctx, id);
     if (isTerminal(current.status)) throw new RunFinishedError(id, current.status, 'heartbeats are refused (stop working on it)');

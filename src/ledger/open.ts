@@ -26,6 +26,8 @@ export interface OpenLedgerOptions {
   migrate?: boolean;
   /** PostgreSQL pool size (default 20). */
   poolSize?: number;
+  /** PostgreSQL: prepare hot statements once per connection (default true); false behind PgBouncer < 1.21 in transaction mode. */
+  preparedStatements?: boolean;
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -62,7 +64,7 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
       throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redact(url))}`);
     location = redact(url);
     try {
-      db = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize });
+      db = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize, preparedStatements: opts.preparedStatements });
       await db.query('select 1');
     } catch (err) {
       throw new ConfigurationError(`cannot connect to PostgreSQL at ${location}: ${(err as Error).message}`, err);

@@ -23,3 +23,18 @@ export interface Database extends Queryable {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
+
+const PREPARED = new Set<string>();
+
+/**
+ * Marks a constant hot-path statement as worth preparing: the pg adapter then parses and
+ * plans it once per connection (a named prepared statement) instead of on every call,
+ * which is most of a short statement's server time. PGlite runs it as usual. Only for
+ * texts built from constants: every marked text is kept for the life of the process.
+ */
+export function prepared(sql: string): string {
+  PREPARED.add(sql);
+  return sql;
+}
+
+export const isPrepared = (sql: string): boolean => PREPARED.has(sql);

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+
 import pg from 'pg';
 
-import type { Database, Queryable, QueryResult } from './database.js';
+import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
 
 export interface PgOptions {
   url: string;
@@ -8,6 +10,11 @@ export interface PgOptions {
   schema?: string;
   /** Pool size (default 20). */
   max?: number;
+  /**
+   * Run statements marked with `prepared()` as named prepared statements (default true).
+   * Turn off behind a pooler in transaction mode that cannot keep them (PgBouncer < 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 function quoteIdent(name: string): string {
@@ -24,6 +31,14 @@ function withConnectionCode(err: unknown): unknown {
   if (e instanceof Error && e.code === undefined && /connection terminated|not queryable|connection ended/i.test(e.message))
     e.code = '08006';
   return err;
+}
+
+const names = new Map<string, string>();
+/** A stable statement name per text, so each connection prepares a statement once. */
+function statementName(sql: string): string {
+  let name = names.get(sql);
+  if (!name) names.set(sql, (name = `rl_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`));
+  return name;
 }
 
 /** PostgreSQL server adapter: a pg pool. */
@@ -55,9 +70,13 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     }
   }
 
+  const prepare = opts.preparedStatements !== false;
+  const statement = (sql: string, params?: unknown[]): pg.QueryConfig =>
+    prepare && isPrepared(sql) ? { name: statementName(sql), text: sql, values: params } : { text: sql, values: params };
+
   const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
     try {
-      const res = await pool.query(sql, params as unknown[]);
+      const res = await pool.query(statement(sql, params));
       return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
     } catch (err) {
       throw withConnectionCode(err);
@@ -79,7 +98,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
       client.on('error', onLost);
       const tx: Queryable = {
         async query<R>(sql: string, params?: unknown[]) {
-          const res = await client.query(sql, params as unknown[]);
+          const res = await client.query(statement(sql, params));
           return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
         },
         async exec(sql) {

@@ -10,8 +10,9 @@
  * $5 recorded_at, $6 type, $7 level, $8 at, $9 body.
  */
 import { sqlChainHash } from '../../core/hash.js';
+import { prepared } from '../../store/database.js';
 
-export const appendOneEventSql = `
+export const appendOneEventSql = prepared(`
 with upd as (
   update runs r set last_seq = r.last_seq + 1,
          last_hash = ${sqlChainHash('r.last_hash', '$3::text', 'r.last_seq + 1', '$4::text')},
@@ -23,4 +24,4 @@ with upd as (
   insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
   select namespace, id, last_seq, null, $6::text, $7::text, $8::timestamptz, $5::timestamptz, $9::jsonb, last_hash from upd
 )
-select last_seq from upd`;
+select last_seq from upd`);

@@ -7,6 +7,7 @@
  */
 import { sqlChainHash } from '../../core/hash.js';
 import type { RunStatus } from '../../core/types.js';
+import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { upsertSubjectStatusFrom } from './subjectStatus.js';
 
@@ -45,7 +46,7 @@ export function transitionSql(kind: TransitionKind): string {
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
   const guard = kind === 'timeout' ? `and coalesce(r.heartbeat_at, r.started_at, r.created_at) = p.renewed` : '';
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
-  sql = `
+  sql = prepared(`
 with p as (
   select $9::jsonb as output, $10::jsonb as statistics, $11::text as notes, $12::jsonb as error, $13::timestamptz as renewed
 ), upd as (
@@ -60,7 +61,7 @@ with p as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
   select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
 )${terminal ? `, subject as (${upsertSubjectStatusFrom('upd')})` : ''}
-select ${RUN_COLUMNS} from upd`;
+select ${RUN_COLUMNS} from upd`);
   cache.set(kind, sql);
   return sql;
 }
