@@ -5,7 +5,7 @@
  */
 import { isTerminal } from '../core/status.js';
 import type { LedgerEvent, RunStatus } from '../core/types.js';
-import { EXIT_FAILURE, EXIT_OK } from './errors.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError } from './errors.js';
 import { oneLine } from './output.js';
 import type { Target } from './target.js';
 
@@ -111,7 +111,14 @@ export async function tailRun(ledger: Target, id: string, opts: TailOptions): Pr
   if (!p.terminal && isTerminal(run.status)) p.terminal = run.status;
   if (!p.terminal) {
     if (ledger.target.kind === 'http') await followSse(ledger, id, p, opts);
-    else await followInProcess(ledger, id, p, opts);
+    else if (ledger.target.ledger.database.kind === 'pglite' && ledger.target.location !== 'memory://') {
+      // This process holds the data directory: while it waited, nobody could write the run.
+      throw new UsageError(
+        `run ${id} is still ${run.status}; following it live on an embedded data directory needs a server, because this ` +
+          `command would hold the directory and lock out the writers: start \`runledger serve --data-dir ${ledger.target.location}\` ` +
+          `and run tail again (commands on the directory then go through the server)`,
+      );
+    } else await followInProcess(ledger, id, p, opts);
   }
   if (!p.terminal) return 130;
   if (!opts.json) process.stderr.write(`run ${id} ${p.terminal}\n`);

@@ -59,6 +59,19 @@ describe('runs tail without a server', { timeout: 240_000 }, () => {
     expect(await tailing).toBe(130);
   });
 
+  // Embedded, the tailing process would hold the data directory and lock out the run's writers.
+  it.skipIf(onPostgres)('on an embedded data directory, prints what is stored and asks for a server to follow a live run', async () => {
+    const id = (await runCli([...store.args, 'start', '--job', 'tail-embedded'])).stdout.trim();
+    const r = await runCli([...store.args, 'runs', 'tail', id]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^#1 \S+ run.status \{"status":"running"\}\n$/);
+    expect(r.stderr).toBe(
+      `error: run ${id} is still running; following it live on an embedded data directory needs a server, because this command ` +
+        `would hold the directory and lock out the writers: start \`runledger serve --data-dir ${store.dataDir}\` and run tail again ` +
+        `(commands on the directory then go through the server)\n`,
+    );
+  });
+
   // Other processes can write only to PostgreSQL (an embedded data directory has one process at a time).
   it.skipIf(!onPostgres)('on PostgreSQL, follows writes made by other processes', async () => {
     const started = await runCli([...store.args, 'start', '--job', 'tail-cross']);
