@@ -124,6 +124,13 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** The batch index a whole-request validation error names (`runs.3.notes`), if any. */
+function itemOf(err: LedgerError): number | undefined {
+  const field = err.details[0]?.field;
+  const m = typeof field === 'string' ? /^runs\.(\d+)(\.|$)/.exec(field) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
 function openSource(from: ImportInput, chunkSize: number, count: boolean): RowSource {
   if ('file' in from) return fileSource(from.file, from.format);
   if ('postgres' in from) return postgresSource({ ...from.postgres, pageSize: chunkSize, count: from.postgres.count ?? count });
@@ -230,20 +237,37 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
     });
   };
 
-  /** One importRuns call, split when a server refuses the body as too large. */
+  /**
+   * One importRuns call. Through a server, a refusal of the whole request is narrowed
+   * down to the records that caused it, so that they alone are invalid: a body over the
+   * server's limit is split in halves, and a request refused for one item's content
+   * (`runs.3.notes: …`) is sent again without that item.
+   */
   const send = async (records: Record<string, unknown>[]): Promise<ImportItemResult[]> => {
+    const invalidItem = (i: number, code: string, message: string): ImportItemResult => {
+      const sid = records[i]?.sourceId;
+      return { index: i, sourceId: typeof sid === 'string' ? sid : null, status: 'invalid', error: { code, message } };
+    };
     for (let attempt = 0; ; attempt++) {
       try {
         return (await ledger.importRuns(opts.source, records, importOpts)).results;
       } catch (err) {
-        const code = err instanceof LedgerError ? err.code : undefined;
-        if (code === 'payload_too_large' && records.length > 1) {
+        if (!(err instanceof LedgerError)) throw err;
+        if (err.code === 'payload_too_large') {
+          if (records.length === 1) return [invalidItem(0, err.code, `the record is larger than the server accepts: ${err.message}`)];
           const half = Math.ceil(records.length / 2);
           const a = await send(records.slice(0, half));
           const b = await send(records.slice(half));
           return [...a, ...b.map((r) => ({ ...r, index: r.index + half }))];
         }
-        if (code === 'rate_limited' && attempt < 6) {
+        const item = err.code === 'validation_failed' ? itemOf(err) : undefined;
+        if (item !== undefined && item < records.length) {
+          const rest = await send(records.filter((_, i) => i !== item));
+          const shifted = rest.map((r) => (r.index >= item ? { ...r, index: r.index + 1 } : r));
+          shifted.splice(item, 0, invalidItem(item, err.code, err.message.replace(/^(the key )?runs\.\d+\./, '$1')));
+          return shifted;
+        }
+        if (err.code === 'rate_limited' && attempt < 6) {
           await sleep(250 * 2 ** attempt);
           continue;
         }

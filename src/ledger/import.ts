@@ -37,14 +37,28 @@ export const importTime = (s: string) => new Date(NAIVE_TIME.test(s) ? `${s.repl
 export const idConflictMessage = (id: string, sourceId: string, source: string) =>
   `id ${id} is already used by another run (not sourceId ${sourceId} of source ${source})`;
 
-/** PostgreSQL stores neither text nor jsonb containing U+0000: find it before the database refuses the whole chunk. */
-function findNul(value: unknown, path: string): string | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+// PostgreSQL stores neither text nor jsonb containing U+0000, and stores U+FFFD for an
+// unpaired UTF-16 surrogate (so the stored text would differ from the text hashed).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const textProblem = (s: string) =>
+  s.includes('\u0000')
+    ? 'contains the character U+0000, which cannot be stored'
+    : LONE_SURROGATE.test(s)
+      ? 'is not valid Unicode: it contains an unpaired UTF-16 surrogate'
+      : null;
+
+/** Finds text the database would refuse or alter, before it refuses the whole chunk. */
+function findBadText(value: unknown, path: string): { path: string; problem: string } | null {
+  if (typeof value === 'string') {
+    const problem = textProblem(value);
+    return problem ? { path, problem } : null;
+  }
   if (value === null || typeof value !== 'object') return null;
   for (const [k, v] of Object.entries(value)) {
     const at = path ? `${path}.${k}` : k;
-    if (k.includes('\u0000')) return at;
-    const found = findNul(v, at);
+    const problem = textProblem(k);
+    if (problem) return { path: at, problem: `(a key) ${problem}` };
+    const found = findBadText(v, at);
     if (found) return found;
   }
   return null;
@@ -53,9 +67,8 @@ function findNul(value: unknown, path: string): string | null {
 /** Validates one record and derives its run id, status and times; throws a ValidationError naming the field. */
 function prepare(raw: unknown, index: number): Prepared {
   const record = parseInput(importRecordSchema, raw);
-  const nul = findNul(record, '');
-  if (nul)
-    throw new ValidationError(`${nul} contains the character U+0000, which cannot be stored`, [{ field: nul, message: 'contains U+0000' }]);
+  const bad = findBadText(record, '');
+  if (bad) throw new ValidationError(`${bad.path} ${bad.problem}`, [{ field: bad.path, message: bad.problem }]);
   // A historical run without any time would be stamped "now": fresher than every live
   // verdict and past every cutover, which is exactly what an import must never do.
   if (record.createdAt === undefined && record.startedAt === undefined && record.finishedAt === undefined) {

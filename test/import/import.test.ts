@@ -352,12 +352,14 @@ describe(`import: invalid records (${mode})`, () => {
       JSON.stringify({ sourceId: 'nul', job, finishedAt: at(1), params: { 'k\u0000': 1 } }),
       ok(2),
       ok(3),
+      // PostgreSQL would store U+FFFD for it: the run would differ from its source.
+      JSON.stringify({ sourceId: 'surrogate', job, finishedAt: at(1), notes: 'a\ud800b' }),
     ];
     const path = files.write('invalid.jsonl', lines);
     const r = await runImport(ledger, { source: 'invalid', from: { file: path }, chunkSize: 3 });
-    expect(r).toMatchObject({ read: 11, inserted: 3, invalid: 8 });
+    expect(r).toMatchObject({ read: 12, inserted: 3, invalid: 9 });
     const byLine = Object.fromEntries(r.invalidRecords.map((i) => [i.line, i]));
-    expect(Object.keys(byLine).map(Number)).toEqual([2, 3, 4, 5, 6, 7, 8, 10]);
+    expect(Object.keys(byLine).map(Number)).toEqual([2, 3, 4, 5, 6, 7, 8, 10, 13]);
     expect(byLine[2].message).toMatch(/not valid JSON/);
     expect(byLine[3].message).toMatch(/must be a JSON object/);
     expect(byLine[4].message).toMatch(/sourceId is required/);
@@ -368,7 +370,8 @@ describe(`import: invalid records (${mode})`, () => {
     expect(byLine[6].message).toMatch(/finishedAt .* is before startedAt/);
     expect(byLine[7].message).toMatch(/unknown field\(s\) colour/);
     expect(byLine[8].message).toMatch(/id must be 1–128/);
-    expect(byLine[10].message).toMatch(/params\.k.*U\+0000/);
+    expect(byLine[10].message).toMatch(/params\."?k.*\\?u\+?0000/i);
+    expect(byLine[13].message).toMatch(/notes .*unpaired UTF-16 surrogate/);
     expect(await countRuns(ledger, 'invalid')).toBe(3);
   });
 
