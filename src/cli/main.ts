@@ -7,6 +7,9 @@ import { buildProgram } from './program.js';
 
 /** Exits once stdout and stderr have flushed (a pipe reader must get every line). */
 function exit(code: number): void {
+  process.exitCode = code;
+  // Should a write callback never come (a destroyed stream), exit anyway.
+  setTimeout(() => process.exit(code), 2000).unref();
   let pending = 2;
   const done = () => {
     if (--pending === 0) process.exit(code);
@@ -32,6 +35,13 @@ async function main(argv: string[]): Promise<number> {
     }
     return reportError(err, Boolean(actionCommand?.opts().json));
   }
+}
+
+// `runledger runs ls | head`: a reader that goes away is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
 }
 
 main(process.argv).then(exit, (err) => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { LedgerEvent, Run, RunPage } from '../../src/core/types.js';
 import { dropSchemas } from '../helpers.js';
-import { type CliStore, cliStore, collect, runCli, spawnCli, waitForOutput } from './cli.js';
+import { type CliStore, cliStore, collect, runBash, runCli, spawnCli, waitForOutput } from './cli.js';
 
 let store: CliStore;
 const cli = (...args: string[]) => runCli([...store.args, ...args]);
@@ -93,6 +93,15 @@ describe('runledger exec', { timeout: 240_000 }, () => {
     const lines = shown.events.filter((e) => e.type === 'log').map((e) => (e.body as { line: string }).line);
     expect(lines).toEqual(Array.from({ length: 999 }, (_, i) => String(1502 + i)));
     expect(new Set(shown.events.map((e) => e.seq)).size).toBe(1000);
+  });
+
+  it('keeps recording when the reader of its output goes away (exec … | head)', async () => {
+    const r = await runBash(`runledger exec --job piped -q -- seq 1 20000 | head -n 2`, store.args);
+    expect(r.code).toBe(0); // pipefail: exec itself exited 0
+    expect(r.stdout).toBe('1\n2\n');
+    const run = await onlyRun('piped');
+    expect(run).toMatchObject({ status: 'completed', statistics: { stdoutLines: 20000, stderrLines: 0 } });
+    expect(run.lastSeq).toBe(20002);
   });
 
   it('forwards SIGTERM to the command, cancels the run and exits with the command’s code', async () => {

@@ -98,6 +98,33 @@ describe('runledger serve', { timeout: 240_000 }, () => {
     ]);
   });
 
+  it('exec stops its command when the run is cancelled elsewhere', async () => {
+    const server = await serve();
+    const child = spawnCli([
+      ...server.via,
+      'exec',
+      '--job',
+      'cancel-me',
+      '--lease-s',
+      '3',
+      '--',
+      'bash',
+      '-c',
+      'trap "echo stopping; exit 143" TERM; echo "id=$RUNLEDGER_RUN_ID"; while true; do sleep 0.1; done',
+    ]);
+    running.push(child);
+    const done = collect(child);
+    const [, id] = await waitForOutput(child, /id=(\S+)\n/);
+    expect((await runCli([...server.via, 'cancel', id, '--reason', 'from the dashboard'])).code).toBe(0);
+    const r = await done;
+    expect(r.code).toBe(143);
+    expect(r.stdout).toBe(`id=${id}\nstopping\n`);
+    expect(r.stderr).toContain(`runledger: run ${id} was cancelled elsewhere; stopping the command\n`);
+    const run = JSON.parse((await runCli([...server.via, 'runs', 'show', id, '--json'])).stdout) as { run: Run };
+    expect(run.run).toMatchObject({ status: 'cancelled', error: { message: 'from the dashboard' } });
+    expect((await server.stop()).code).toBe(0);
+  });
+
   it('tokens: create prints the token last; --auth required refuses calls without it; revoke', async () => {
     const created = await runCli([...store.args, '--namespace', 'team-a', 'tokens', 'create', '--scope', 'write', '--name', 'ci']);
     expect(created.code).toBe(0);

@@ -133,10 +133,19 @@ async function execTracked(ledger: Target, command: string[], o: ExecOptions): P
     }
   };
   shipper.onProgress(flow);
+  // A closed reader of our own output (`exec … | head`): stop passing through, keep recording.
+  const broken = new Set<Stream>();
+  for (const [name, , to] of pipes) {
+    to.on('error', () => {
+      broken.add(name);
+      waitingDrain.delete(name);
+      flow();
+    });
+  }
   for (const [name, from, to] of pipes) {
     from?.on('data', (chunk: Buffer) => {
       shipper.write(name, chunk);
-      if (!to.write(chunk)) {
+      if (!broken.has(name) && !to.write(chunk)) {
         waitingDrain.add(name);
         to.once('drain', () => {
           waitingDrain.delete(name);

@@ -12,6 +12,7 @@ interface ServeOptions {
   auth: 'auto' | 'required' | 'off';
   reapIntervalS: number;
   logLevel: string;
+  rateLimit?: number;
 }
 
 export function register(program: Command): void {
@@ -25,6 +26,11 @@ export function register(program: Command): void {
       new Option('--auth <mode>', 'auto: off on loopback, tokens required elsewhere').choices(['auto', 'required', 'off']).default('auto'),
     )
     .option('--reap-interval-s <seconds>', 'reaper period; 0 disables it in this server', intOption('--reap-interval-s', 0, 86_400), 5)
+    .option(
+      '--rate-limit <perSecond>',
+      'requests per second per token, bursts of 2× (0: none); default 100 with tokens, none without',
+      intOption('--rate-limit', 0, 1_000_000),
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -56,6 +62,7 @@ export function register(program: Command): void {
             auth: o.auth,
             reapIntervalS: o.reapIntervalS,
             logger: { level: o.logLevel },
+            ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit === 0 ? false : { perSecond: o.rateLimit } } : {}),
           });
         } catch (err) {
           await ledger.close();
