@@ -215,6 +215,8 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
   // an earlier one: it remembers what it would have inserted.
   const dryInserted = new Map<string, string>();
   const dryIds = new Set<string>();
+  // Stopped by the signal with input left unread.
+  let stopped = false;
 
   const invalid = (row: { line: number; key?: string }, sourceId: string | null, code: string, message: string) => {
     report.invalid++;
@@ -278,7 +280,14 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
 
   /** Sends one chunk and folds its results (and the rows that failed to read or map) into the report. */
   const flush = async (rows: (Pending | { line: number; key?: string; error: string; code: string; sourceId: string | null })[]) => {
-    if (report.chunks > 0 && sleepMs > 0) await sleep(sleepMs, opts.signal);
+    if (report.chunks > 0 && sleepMs > 0) {
+      await sleep(sleepMs, opts.signal);
+      // Stopped while pausing: this chunk was not in flight yet, so it is not sent.
+      if (opts.signal?.aborted) {
+        stopped = true;
+        return;
+      }
+    }
     const pending = rows.filter((r): r is Pending => 'record' in r);
     const t0 = performance.now();
     const results = pending.length ? await send(pending.map((p) => p.record)) : [];
@@ -327,8 +336,6 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
   let buffer: Row[] = [];
   let inflight: Promise<void> | null = null;
   let fatal: { err: unknown } | null = null;
-  // Stopped by the signal with input left unread.
-  let stopped = false;
   // The next chunk is read and mapped while the previous one is in the database.
   const dispatch = async () => {
     const rows = buffer;
