@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_ID_PATTERN } from '../../src/core/ids.js';
 import type { LedgerEvent, Run, RunPage, VerifyResult } from '../../src/core/types.js';
 import { openLedger } from '../../src/index.js';
-import { dropSchemas, PG_URL } from '../helpers.js';
+import { dropSchemas, PG_URL, sleep } from '../helpers.js';
 import { type CliStore, cliStore, runBash, runCli, tempDir } from './cli.js';
 
 let store: CliStore;
@@ -201,6 +201,18 @@ describe('runledger CLI in shell pipelines', { timeout: 240_000 }, () => {
       .split('\n')
       .map((l) => json<LedgerEvent>(l));
     expect(lines.map((e) => [e.seq, e.type])).toEqual([[2, 'run.status']]);
+  });
+
+  it('reap times out a run that stopped heartbeating and prints it', async () => {
+    const id = (await cli('start', '--job', 'reaped', '--lease-s', '1')).stdout.trim();
+    await sleep(2500); // past two leases
+    const r = await cli('reap');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^suspected: \\d+\n[\\s\\S]*timed out: 1\n {2}default/${id}\n$`));
+    const run = json<{ run: Run }>((await cli('runs', 'show', id, '--json')).stdout).run;
+    expect(run).toMatchObject({ status: 'timed_out', error: { type: 'lease_expired' } });
+    const again = await cli('reap', '--json');
+    expect(json(again.stdout)).toEqual({ acquired: true, suspected: [], timedOut: [] });
   });
 
   it('verify exits 0 on an intact ledger and 1 when a stored event was altered', async () => {
