@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { createClient, type OpenedLedger, openLedger, type RunledgerClient, startServer } from '../src/index.js';
+import type { Database } from '../src/store/database.js';
 
 export const BACKEND = (process.env.RUNLEDGER_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
 export const PG_URL = process.env.RUNLEDGER_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -35,9 +36,25 @@ export async function freshStore(opts: { poolSize?: number } = {}): Promise<Open
  * with rows as SQL would.
  */
 function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => Promise<void>): OpenedLedger {
+  // The server runs in this process: a test looping on direct queries must let its sockets
+  // run, and PGlite answers without ever returning to the event loop. Yield after each query.
+  const yieldToIo = () => new Promise((r) => setImmediate(r));
+  const database: Database = {
+    ...inner.database,
+    async query<R>(sql: string, params?: unknown[]) {
+      const result = await inner.database.query<R>(sql, params);
+      await yieldToIo();
+      return result;
+    },
+    async exec(sql: string) {
+      await inner.database.exec(sql);
+      await yieldToIo();
+    },
+  };
   return new Proxy(client, {
     get(target, prop) {
-      if (prop === 'database' || prop === 'changes' || prop === 'location') return inner[prop];
+      if (prop === 'database') return database;
+      if (prop === 'changes' || prop === 'location') return inner[prop];
       if (prop === 'inNamespace') return (ns: string) => viaClient(target.inNamespace(ns), inner.inNamespace(ns) as OpenedLedger);
       if (prop === 'close' && close) return close;
       const value = Reflect.get(target, prop, target);
