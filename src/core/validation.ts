@@ -25,13 +25,17 @@ export const LIMITS = {
   maxLeaseS: 7 * 24 * 3600,
 } as const;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const name = (what: string, max: number = LIMITS.nameLength) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .min(1, `${what} must be 1–${max} characters`)
     .max(max, `${what} must be 1–${max} characters`)
     // PostgreSQL text cannot hold NUL; say so here, naming the field, rather than fail in the database.
-    .refine((s) => !s.includes('\u0000'), `${what} must not contain the character \\u0000`);
+    .refine((s) => !s.includes('\u0000'), `${what} must not contain the character \\u0000`)
+    // An unpaired surrogate would be stored as U+FFFD: the stored text would differ from the hashed one.
+    .refine((s) => !LONE_SURROGATE.test(s), `${what} must be valid Unicode (it contains an unpaired UTF-16 surrogate)`);
 
 export const runIdSchema = z
   .string({ error: 'id must be a string' })
@@ -101,7 +105,11 @@ export const eventBatchSchema = z
 export const checkpointInputSchema = z.strictObject({
   name: name('name'),
   kind: name('kind').optional(),
-  ref: z.string().max(LIMITS.subjectLength).optional(),
+  ref: z
+    .string()
+    .max(LIMITS.subjectLength)
+    .refine((s) => !LONE_SURROGATE.test(s), 'ref must be valid Unicode (it contains an unpaired UTF-16 surrogate)')
+    .optional(),
   metadata: jsonObject,
   data: json.optional(),
 });

@@ -12,9 +12,11 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 
 import type { ChangeNotice } from '../ledger/context.js';
 import type { SqlLedger } from '../ledger/ledger.js';
+import { frameworkErrorOptions, registerLimits } from './limits.js';
 import { ChangeHub } from './live.js';
 import { ServerMetrics } from './metrics.js';
 import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
+import { type RateLimitOption, resolveRateLimit } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerCheckpointRoutes } from './routes/checkpoints.js';
 import { registerEventRoutes } from './routes/events.js';
@@ -24,6 +26,7 @@ import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
 import { registerSubjectRoutes } from './routes/subjects.js';
 import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
 import { serveWeb } from './static.js';
+import { endStreamsOfRevokedTokens } from './stream-auth.js';
 import { authenticate, type Scope, scopeAllows } from './tokens.js';
 
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
@@ -56,7 +59,13 @@ export interface BuildServerOptions {
   logger?: boolean | object;
   /** Largest request body in bytes (default 10 MB); larger answers 413. */
   bodyLimit?: number;
-  rateLimit?: RateLimitHook;
+  /**
+   * Per-token rate limit (rate-limit.ts): settings, a hook, or false. Default: 100/s with
+   * bursts of 200 per token when auth is required; none when auth is off.
+   */
+  rateLimit?: RateLimitOption;
+  /** Deepest nesting of arrays/objects in a request body (default 64; limits.ts). */
+  jsonDepth?: number;
   /** A built dashboard to serve at `/` (SPA fallback to index.html). */
   webRoot?: string;
   /** Live tail tuning (tests shorten the intervals). */
@@ -98,7 +107,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     bodyLimit,
     // Run ids are up to 128 characters and subjects up to 1024 (URL-encoded: 3 × that).
     routerOptions: { maxParamLength: 8192 },
+    ...frameworkErrorOptions(),
   });
+  const rateLimit = resolveRateLimit(opts.rateLimit, opts.auth);
   const metrics = new ServerMetrics();
   const hub = new ChangeHub(ledger, app.log, { crossProcess: opts.crossProcessNotify });
   const streams = new Set<() => void>();
@@ -210,8 +221,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         );
       request.identity = { tokenId: who.id, namespace: who.namespace, scope: who.scope };
     }
-    if (opts.rateLimit) {
-      const decision = await opts.rateLimit({
+    if (rateLimit) {
+      const decision = await rateLimit({
         tokenId: request.identity?.tokenId ?? null,
         namespace,
         ip: request.ip,
@@ -223,6 +234,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       }
     }
   });
+
+  if (opts.auth === 'required') endStreamsOfRevokedTokens(app, ledger.database, { everyMs: opts.stream?.recheckMs ?? 5000 });
 
   app.addHook('onResponse', async (request, reply) => {
     metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
@@ -240,7 +253,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     return problem(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}; see /docs for the API`);
   });
 
-  // Step 6: routes.
+  // Step 6: routes, behind the limits that run before validation.
+  registerLimits(app, { jsonDepth: opts.jsonDepth });
   registerRunRoutes(app, ledger, metrics);
   registerEventRoutes(app, ledger, metrics);
   registerStreamRoutes(app, ledger, hub, streams, opts.stream);

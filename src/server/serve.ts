@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 
 import { ConfigurationError } from '../core/errors.js';
 import type { OpenedLedger } from '../ledger/open.js';
-import { buildServer, type BuildServerOptions, type RateLimitHook } from './app.js';
+import { buildServer, type BuildServerOptions } from './app.js';
 import { defaultWebRoot } from './static.js';
 
 export interface StartServerOptions {
@@ -26,7 +26,8 @@ export interface StartServerOptions {
   /** pino options; default: JSON logs at info to stdout. */
   logger?: boolean | object;
   bodyLimit?: number;
-  rateLimit?: RateLimitHook;
+  /** Per-token rate limit; default 100/s (bursts of 200) with auth, none without (see buildServer). */
+  rateLimit?: BuildServerOptions['rateLimit'];
   /** Dashboard folder; default `<package root>/dist/web` when built. `false` serves none. */
   webRoot?: string | false;
   stream?: BuildServerOptions['stream'];

@@ -1,0 +1,120 @@
+/**
+ * Request limits that the zod schemas cannot express, checked before them (docs/limits.md
+ * lists every limit):
+ * - JSON nesting: a body nests at most `jsonDepth` arrays/objects (default 64). Deeper
+ *   bodies would exhaust the stack of the recursive validators and hashers.
+ * - Text PostgreSQL cannot store faithfully: the character U+0000 and unpaired UTF-16
+ *   surrogates (`"\ud800"`) anywhere in the body, the query or the path. PostgreSQL
+ *   refuses the first and would store U+FFFD for the second, so the stored text would
+ *   differ from the text that was hashed.
+ * - Malformed requests Fastify refuses before routing (a bad %-escape in the path, a
+ *   request line or headers over Node's 16 KB) are answered as problem+json too.
+ * The walk is iterative, so no input can overflow the stack here.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+
+import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
+
+import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
+
+export const DEFAULT_JSON_DEPTH = 64;
+
+export interface LimitOptions {
+  /** Deepest nesting of arrays/objects in a request body, the body itself being level 1 (default 64). */
+  jsonDepth?: number;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function textProblem(s: string): string | null {
+  if (s.includes('\u0000')) return 'must not contain the character \\u0000 (PostgreSQL cannot store it)';
+  if (LONE_SURROGATE.test(s)) return 'must be valid Unicode: it contains an unpaired UTF-16 surrogate (such as \\ud800)';
+  return null;
+}
+
+const shown = (path: (string | number)[]) => {
+  const text = path.join('.');
+  return text.length > 120 ? `${text.slice(0, 60)}…${text.slice(-59)}` : text;
+};
+
+/**
+ * Checks a parsed request part: nesting depth (for bodies) and text. Throws a 400
+ * validation_failed naming the field.
+ */
+export function checkRequestValue(value: unknown, part: 'body' | 'query' | 'params', maxDepth: number): void {
+  const stack: { v: unknown; depth: number; path: (string | number)[] }[] = [{ v: value, depth: 0, path: [] }];
+  while (stack.length) {
+    const { v, depth, path } = stack.pop()!;
+    const field = () => shown(path) || part;
+    if (typeof v === 'string') {
+      const bad = textProblem(v);
+      if (bad) throw new HttpProblem(400, 'validation_failed', `${field()} ${bad}`, [{ field: field(), message: bad }]);
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > maxDepth && part === 'body') {
+      const message = `nests deeper than ${maxDepth} levels of arrays and objects`;
+      throw new HttpProblem(400, 'validation_failed', `request body ${message} (at ${field()}); flatten it or store it as a string`, [
+        { field: field(), message, limit: maxDepth },
+      ]);
+    }
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, path: [...path, i] });
+      continue;
+    }
+    for (const key of Object.keys(v)) {
+      const bad = textProblem(key);
+      if (bad) {
+        const where = shown([...path, JSON.stringify(key)]);
+        throw new HttpProblem(400, 'validation_failed', `the key ${where} ${bad}`, [{ field: where, message: bad }]);
+      }
+      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, path: [...path, key] });
+    }
+  }
+}
+
+/** Registers the checks (before validation, so before any recursive schema sees the input). */
+export function registerLimits(app: FastifyInstance, opts: LimitOptions = {}): void {
+  const maxDepth = opts.jsonDepth ?? DEFAULT_JSON_DEPTH;
+  if (!Number.isInteger(maxDepth) || maxDepth < 2)
+    throw new RangeError(`jsonDepth must be a whole number ≥ 2; got ${JSON.stringify(maxDepth)}`);
+  app.addHook('preValidation', async (request) => {
+    checkRequestValue(request.params, 'params', maxDepth);
+    checkRequestValue(request.query, 'query', maxDepth);
+    if (request.body !== undefined) checkRequestValue(request.body, 'body', maxDepth);
+  });
+}
+
+/**
+ * Fastify options so that requests refused before routing are problem+json too:
+ * a path with a malformed %-escape (400), and what Node's HTTP parser refuses (a request
+ * line or headers over 16 KB: 431; anything malformed: 400).
+ */
+export function frameworkErrorOptions(): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler'> {
+  return {
+    frameworkErrors(err, _request, reply) {
+      const { problem: p } = toProblem(err, { bodyLimit: 0 });
+      void (reply as FastifyReply).code(p.status).type(PROBLEM_TYPE).send(p);
+    },
+    clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(
+        problem(
+          status,
+          'validation_failed',
+          status === 431
+            ? 'the request line and headers exceed 16 KB; send long filters in fewer, shorter parameters'
+            : 'malformed HTTP request',
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: ${PROBLEM_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    },
+  };
+}
