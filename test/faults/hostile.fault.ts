@@ -298,6 +298,62 @@ describe(`hostile input (${BACKEND})`, () => {
   });
 });
 
+describe(`text integrity in the library (${BACKEND})`, () => {
+  // Any UTF-16: astral characters, unpaired surrogate halves, NUL, U+FFFD.
+  const anyText = fc
+    .array(
+      fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 3 }),
+        fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+        fc.constantFrom('\u0000', '\ufffd', 'a'),
+      ),
+      { minLength: 1, maxLength: 6 },
+    )
+    .map((parts) => parts.join(''));
+
+  it(`what the library accepts it stores exactly as hashed (${RUNS} random texts in event and checkpoint fields); the rest is validation_failed`, async () => {
+    const run = await ledger.startRun({ id: 'text-integrity', job: 'text' });
+    let stored = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(anyText, anyText, anyText, anyText, async (type, key, ref, value) => {
+        const attempts: [() => Promise<unknown>, () => Promise<void>][] = [
+          [
+            () => run.events([{ type, key: `${key}-${stored + refused}`, body: { [value]: value } }]),
+            async () => {
+              const { events } = await run.listEvents({ afterSeq: (await run.get()).lastSeq - 1 });
+              expect([events[0].type, events[0].key, events[0].body]).toEqual([type, `${key}-${stored + refused}`, { [value]: value }]);
+            },
+          ],
+          [
+            () => run.checkpoint({ name: `${key}-${stored + refused}`, kind: type, ref, metadata: { v: value } }),
+            async () => {
+              const cp = await run.getCheckpoint(`${key}-${stored + refused}`);
+              expect([cp.kind, cp.ref, cp.metadata]).toEqual([type, ref, { v: value }]);
+            },
+          ],
+        ];
+        for (const [write, check] of attempts) {
+          try {
+            await write();
+          } catch (err) {
+            expect((err as { code?: string }).code, String(err)).toBe('validation_failed');
+            refused++;
+            continue;
+          }
+          await check();
+          stored++;
+        }
+      }),
+      { numRuns: RUNS, ...SEED },
+    );
+    const verified = await ledger.verify('text-integrity');
+    expect(verified.problems).toEqual([]);
+    expect(stored).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+});
+
 describe(`SQL injection in list filters (${BACKEND})`, () => {
   const PAYLOADS = [
     "' or '1'='1",
