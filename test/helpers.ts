@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 import { createClient, type OpenedLedger, openLedger, type RunledgerClient, startServer } from '../src/index.js';
-import type { Database } from '../src/store/database.js';
 
 export const BACKEND = (process.env.RUNLEDGER_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
 export const PG_URL = process.env.RUNLEDGER_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -39,18 +38,23 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
   // The server runs in this process: a test looping on direct queries must let its sockets
   // run, and PGlite answers without ever returning to the event loop. Yield after each query.
   const yieldToIo = () => new Promise((r) => setImmediate(r));
-  const database: Database = {
-    ...inner.database,
-    async query<R>(sql: string, params?: unknown[]) {
-      const result = await inner.database.query<R>(sql, params);
-      await yieldToIo();
-      return result;
+  const database = new Proxy(inner.database, {
+    get(target, prop) {
+      if (prop === 'query')
+        return async (sql: string, params?: unknown[]) => {
+          const result = await target.query(sql, params);
+          await yieldToIo();
+          return result;
+        };
+      if (prop === 'exec')
+        return async (sql: string) => {
+          await target.exec(sql);
+          await yieldToIo();
+        };
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
     },
-    async exec(sql: string) {
-      await inner.database.exec(sql);
-      await yieldToIo();
-    },
-  };
+  });
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'database') return database;
