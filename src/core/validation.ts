@@ -41,12 +41,21 @@ export const runIdSchema = z
   .string({ error: 'id must be a string' })
   .regex(RUN_ID_PATTERN, `id must be 1–${LIMITS.idLength} of letters, digits and ._:@+-`);
 
+const EARLIEST = Date.parse('1000-01-01T00:00:00Z');
+
+/** A time without an offset means UTC (never the server's local zone), as PostgreSQL would otherwise guess. */
+function normalizeTime(s: string): string {
+  const withZone = /T\d\d:\d\d/.test(s) && !/(Z|[+-]\d\d(:?\d\d)?)$/i.test(s) ? `${s}Z` : s;
+  return new Date(withZone).toISOString();
+}
+
 const isoTime = (what: string) =>
   z
     .string({ error: `${what} must be an ISO 8601 time` })
-    .refine((s) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(Date.parse(s)) && Date.parse(s) >= Date.UTC(1, 0, 1), {
-      message: `${what} must be an ISO 8601 time such as 2026-01-31T12:00:00Z`,
-    });
+    .refine((s) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(Date.parse(s)) && Date.parse(s) >= EARLIEST, {
+      message: `${what} must be an ISO 8601 time between years 1000 and 9999, such as 2026-01-31T12:00:00Z`,
+    })
+    .transform(normalizeTime);
 
 export const json = z.json();
 const jsonObject = z.record(z.string(), json, { error: 'must be a JSON object' });

@@ -63,12 +63,15 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     if (!/^postgres(ql)?:\/\//.test(url))
       throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redact(url))}`);
     location = redact(url);
+    let opened: Database | undefined;
     try {
-      db = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize, preparedStatements: opts.preparedStatements });
-      await db.query('select 1');
+      opened = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize, preparedStatements: opts.preparedStatements });
+      await opened.query('select 1');
     } catch (err) {
+      await opened?.close().catch(() => {});
       throw new ConfigurationError(`cannot connect to PostgreSQL at ${location}: ${(err as Error).message}`, err);
     }
+    db = opened;
   } else {
     const dir = opts.dataDir ?? DEFAULT_DATA_DIR;
     if (dir === 'memory://') {
