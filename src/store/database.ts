@@ -29,8 +29,9 @@ const PREPARED = new Set<string>();
 /**
  * Marks a constant hot-path statement as worth preparing: the pg adapter then parses and
  * plans it once per connection (a named prepared statement) instead of on every call,
- * which is most of a short statement's server time. PGlite runs it as usual. Only for
- * texts built from constants: every marked text is kept for the life of the process.
+ * which is most of a short statement's server time; the PGlite adapter does the same over
+ * its wire protocol. Only for texts built from constants: every marked text is kept for
+ * the life of the process (and prepared once per connection).
  */
 export function prepared(sql: string): string {
   PREPARED.add(sql);
