@@ -39,6 +39,13 @@ const PERMANENT = new Set([
   'payload_too_large',
 ]);
 
+/** Where to split a long line near `max` without separating a surrogate pair (text must stay valid). */
+export function cutAt(text: string, max: number): number {
+  if (text.length <= max) return text.length;
+  const code = text.charCodeAt(max - 1);
+  return code >= 0xd800 && code <= 0xdbff && max > 1 ? max - 1 : max;
+}
+
 export class LogShipper {
   readonly lines: Record<Stream, number> = { stdout: 0, stderr: 0 };
   dropped = 0;
@@ -81,8 +88,9 @@ export class LogShipper {
     }
     // Output without a newline for long (a progress bar, binary output) is shipped in pieces.
     while (text.length >= this.opts.maxLineChars) {
-      this.pushOne(stream, text.slice(0, this.opts.maxLineChars));
-      text = text.slice(this.opts.maxLineChars);
+      const cut = cutAt(text, this.opts.maxLineChars);
+      this.pushOne(stream, text.slice(0, cut));
+      text = text.slice(cut);
     }
     this.partial[stream] = text;
   }
@@ -95,8 +103,11 @@ export class LogShipper {
   }
 
   private push(stream: Stream, raw: string): void {
-    const max = this.opts.maxLineChars;
-    for (let i = 0; i === 0 || i < raw.length; i += max) this.pushOne(stream, raw.slice(i, i + max));
+    do {
+      const cut = cutAt(raw, this.opts.maxLineChars);
+      this.pushOne(stream, raw.slice(0, cut));
+      raw = raw.slice(cut);
+    } while (raw.length);
   }
 
   private pushOne(stream: Stream, raw: string): void {
@@ -142,6 +153,13 @@ export class LogShipper {
         if (code === 'run_finished') {
           this.stop();
           this.opts.onRunFinished?.(err as LedgerError);
+        }
+        // One line the store refuses must not cost the others in its batch: halve until it is alone.
+        if ((code === 'validation_failed' || code === 'payload_too_large') && batch.length > 1) {
+          const half = Math.ceil(batch.length / 2);
+          await this.send(batch.slice(0, half));
+          await this.send(batch.slice(half));
+          return;
         }
         if ((code && PERMANENT.has(code)) || attempt >= RETRIES) {
           this.dropped += batch.length;

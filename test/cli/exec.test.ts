@@ -95,6 +95,24 @@ describe('runledger exec', { timeout: 240_000 }, () => {
     expect(new Set(shown.events.map((e) => e.seq)).size).toBe(1000);
   });
 
+  it('splits a very long line into several events without breaking a character in two', async () => {
+    const line = 'a' + '😀'.repeat(20_000); // the 16 KiB cut falls inside a surrogate pair
+    const r = await cli(
+      'exec',
+      '--job',
+      'long',
+      '-q',
+      '--',
+      process.execPath,
+      '-e',
+      `process.stdout.write(${JSON.stringify(line)} + '\\n')`,
+    );
+    expect(r.code).toBe(0);
+    const run = await onlyRun('long');
+    expect(run.statistics).toEqual({ stdoutLines: 3, stderrLines: 0 }); // nothing dropped
+    expect((await logLines(run.id)).map((l) => l.line).join('')).toBe(line);
+  });
+
   it('keeps recording when the reader of its output goes away (exec … | head)', async () => {
     const r = await runBash(`runledger exec --job piped -q -- seq 1 20000 | head -n 2`, store.args);
     expect(r.code).toBe(0); // pipefail: exec itself exited 0
