@@ -14,11 +14,11 @@ import { openLedger } from '../../src/index.js';
 import { loadMigrations } from '../../src/store/migrate.js';
 import type { Comparison } from '../lib/harness.js';
 import { type BenchModule, type ModuleContext, selected } from '../lib/module.js';
-import { benchSchema, createLedgerSchema, PG_URL, serverVersion } from '../lib/postgres.js';
+import { backendCpu, benchSchema, createLedgerSchema, PG_URL, serverVersion } from '../lib/postgres.js';
 import { runComparisons } from '../lib/runner.js';
 import { type LedgerSource, libraryAppend, libraryLifecycle } from './library.js';
 import { pgBossLifecycle, preparePgBoss } from './pgboss.js';
-import { pgliteRawSource, pgRawSource, rawAppend, rawLifecycle, rawLifecycleOnce } from './raw.js';
+import { pgliteRawSource, pgRawSource, rawAppend, rawLifecycle, rawLifecycleOnce, rawPerCallLifecycle } from './raw.js';
 
 const packageVersion = async (name: string) =>
   (JSON.parse(await readFile(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
@@ -28,7 +28,7 @@ const pgLedgerSource =
   (schema: string): LedgerSource =>
   async (concurrency) => {
     const ledger = await openLedger({ url: PG_URL, schema, poolSize: concurrency, migrate: false });
-    return { ledger, release: () => ledger.close() };
+    return { ledger, release: () => ledger.close(), serverCpu: backendCpu };
   };
 
 /**
@@ -98,11 +98,13 @@ export const core: BenchModule = {
           variants: [
             libraryLifecycle('library (openLedger)', pgLedgerSource(libSchema)),
             rawLifecycle('raw SQL, 1 tx per run', pgRawSource(rawSchema)),
+            rawPerCallLifecycle('raw SQL, 1 tx per call', pgRawSource(rawSchema)),
             pgBossLifecycle('pg-boss send/fetch/complete', bossSchema),
           ],
           ratios: [
             { numerator: 'library', denominator: 'raw', target: 1.0 },
             { numerator: 'library', denominator: 'pg-boss', target: 10 },
+            { numerator: 'library', denominator: 'raw-per-call' },
           ],
         });
       }
@@ -146,8 +148,15 @@ export const core: BenchModule = {
           title: `lifecycle, ${where}`,
           unit: 'lifecycles/s',
           unitsPerOp: 1,
-          variants: [libraryLifecycle('library (openLedger)', libSource), rawLifecycle('raw SQL, 1 tx per run', pgliteRawSource(rawDb))],
-          ratios: [{ numerator: 'library', denominator: 'raw', target: 0.8 }],
+          variants: [
+            libraryLifecycle('library (openLedger)', libSource),
+            rawLifecycle('raw SQL, 1 tx per run', pgliteRawSource(rawDb)),
+            rawPerCallLifecycle('raw SQL, 1 tx per call', pgliteRawSource(rawDb)),
+          ],
+          ratios: [
+            { numerator: 'library', denominator: 'raw', target: 0.8 },
+            { numerator: 'library', denominator: 'raw-per-call' },
+          ],
         });
       }
       if (selected(only, appendId)) {

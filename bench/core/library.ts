@@ -4,7 +4,9 @@ import type { Session, Variant } from '../lib/harness.js';
 import { EVENTS_PER_LIFECYCLE, JOB, logBatch, nextLifecycle, outputOf, paramsOf, progressBody, subjectOf, TRIGGER } from './workload.js';
 
 /** Lends a ledger to a session: a new pool per session on PostgreSQL, a long-lived instance on PGlite. */
-export type LedgerSource = (concurrency: number) => Promise<{ ledger: Ledger; release(): Promise<void> }>;
+export type LedgerSource = (
+  concurrency: number,
+) => Promise<{ ledger: Ledger; release(): Promise<void>; serverCpu?: () => Promise<Map<number, number>> }>;
 
 /** start (startRun), 3 × event, complete with output: five calls, as an application makes them. */
 export function libraryLifecycle(label: string, source: LedgerSource): Variant {
@@ -12,8 +14,9 @@ export function libraryLifecycle(label: string, source: LedgerSource): Variant {
     name: 'library',
     label,
     async open(concurrency) {
-      const { ledger, release } = await source(concurrency);
+      const { ledger, release, serverCpu } = await source(concurrency);
       return {
+        serverCpu,
         async op() {
           const n = nextLifecycle();
           const run = await ledger.startRun({ job: JOB, subject: subjectOf(n), trigger: TRIGGER, params: paramsOf(n) });
@@ -32,7 +35,7 @@ export function libraryAppend(label: string, source: LedgerSource, batchSize: nu
     name: 'library',
     label,
     async open(concurrency): Promise<Session> {
-      const { ledger, release } = await source(concurrency);
+      const { ledger, release, serverCpu } = await source(concurrency);
       const runs: RunHandle[] = [];
       const lines: number[] = [];
       for (let w = 0; w < concurrency; w++) {
@@ -40,6 +43,7 @@ export function libraryAppend(label: string, source: LedgerSource, batchSize: nu
         lines.push(0);
       }
       return {
+        serverCpu,
         async op(w) {
           await runs[w].events(logBatch(batchSize, lines[w]));
           lines[w] += batchSize;

@@ -6,13 +6,13 @@
 import { PgBoss } from 'pg-boss';
 
 import type { Variant } from '../lib/harness.js';
-import { PG_URL } from '../lib/postgres.js';
+import { APP_NAME, backendCpu, PG_URL } from '../lib/postgres.js';
 import { nextLifecycle, outputOf, paramsOf, subjectOf } from './workload.js';
 
 const QUEUE = 'bench';
 
 function boss(schema: string, max: number): PgBoss {
-  const b = new PgBoss({ connectionString: PG_URL, schema, max, supervise: false, schedule: false });
+  const b = new PgBoss({ connectionString: PG_URL, schema, max, supervise: false, schedule: false, application_name: APP_NAME });
   b.on('error', (err) => console.error('pg-boss:', err));
   return b;
 }
@@ -33,6 +33,7 @@ export function pgBossLifecycle(label: string, schema: string): Variant {
       const b = boss(schema, concurrency);
       await b.start();
       return {
+        serverCpu: backendCpu,
         async op() {
           const n = nextLifecycle();
           await b.send(QUEUE, { subject: subjectOf(n), params: paramsOf(n) });

@@ -12,7 +12,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { chainHash } from '../../src/core/hash.js';
 import type { Json } from '../../src/core/types.js';
 import type { Session, Variant } from '../lib/harness.js';
-import { schemaPool } from '../lib/postgres.js';
+import { backendCpu, schemaPool } from '../lib/postgres.js';
 import {
   EVENTS_PER_LIFECYCLE,
   JOB,
@@ -32,7 +32,9 @@ interface RawConn {
 interface RawDb extends RawConn {
   transaction<T>(fn: (c: RawConn) => Promise<T>): Promise<T>;
 }
-export type RawSource = (concurrency: number) => Promise<{ db: RawDb; release(): Promise<void> }>;
+export type RawSource = (
+  concurrency: number,
+) => Promise<{ db: RawDb; release(): Promise<void>; serverCpu?: () => Promise<Map<number, number>> }>;
 
 /** Its own pg pool of `concurrency` connections on `schema`, per session. */
 export function pgRawSource(schema: string): RawSource {
@@ -55,7 +57,7 @@ export function pgRawSource(schema: string): RawSource {
         }
       },
     };
-    return { db, release: () => pool.end() };
+    return { db, release: () => pool.end(), serverCpu: backendCpu };
   };
 }
 
@@ -104,8 +106,9 @@ export function rawLifecycle(label: string, source: RawSource): Variant {
     name: 'raw',
     label,
     async open(concurrency) {
-      const { db, release } = await source(concurrency);
+      const { db, release, serverCpu } = await source(concurrency);
       return {
+        serverCpu,
         async op() {
           await rawLifecycleOnce(db);
         },
@@ -148,6 +151,53 @@ export async function rawLifecycleOnce(db: RawDb): Promise<string> {
   return id;
 }
 
+/**
+ * The same rows written the way an application that acknowledges each call durably must:
+ * one transaction per call (start; each event; complete), 5 commits per lifecycle like
+ * the library. Events are plain INSERTs with seq and hash kept in the worker's memory,
+ * which is only safe with a single writer per run (the library locks the run row).
+ */
+export function rawPerCallLifecycle(label: string, source: RawSource): Variant {
+  return {
+    name: 'raw-per-call',
+    label,
+    async open(concurrency) {
+      const { db, release, serverCpu } = await source(concurrency);
+      return {
+        serverCpu,
+        async op() {
+          await rawPerCallLifecycleOnce(db);
+        },
+        close: release,
+      };
+    },
+  };
+}
+
+async function rawPerCallLifecycleOnce(db: RawDb): Promise<void> {
+  const n = nextLifecycle();
+  const id = uuidv7();
+  const subject = subjectOf(n);
+  const head = { seq: 1, hash: '' };
+  const startedAt = new Date().toISOString();
+  const startBody = { status: 'running' };
+  head.hash = chainHash('', { at: startedAt, body: startBody, key: null, level: null, seq: 1, type: 'run.status' });
+  await db.transaction(async (c) => {
+    await c.query(insertRun, [NAMESPACE, id, JOB, subject, TRIGGER, JSON.stringify(paramsOf(n)), startedAt, 1, head.hash]);
+    await c.query(insertEvent, [NAMESPACE, id, 1, 'run.status', startedAt, JSON.stringify(startBody), head.hash]);
+  });
+  let lastEventAt = startedAt;
+  for (let step = 1; step <= EVENTS_PER_LIFECYCLE; step++) lastEventAt = await event(db, id, head, 'progress', progressBody(step));
+  const finishedAt = new Date().toISOString();
+  const doneBody = { status: 'completed' };
+  const doneHash = chainHash(head.hash, { at: finishedAt, body: doneBody, key: null, level: null, seq: head.seq + 1, type: 'run.status' });
+  await db.transaction(async (c) => {
+    await c.query(completeRun, [NAMESPACE, id, JSON.stringify(outputOf(n)), finishedAt, lastEventAt, head.seq + 1, doneHash]);
+    await c.query(insertEvent, [NAMESPACE, id, head.seq + 1, 'run.status', finishedAt, JSON.stringify(doneBody), doneHash]);
+    await c.query(upsertSubject, [NAMESPACE, JOB, subject, id, TRIGGER, finishedAt]);
+  });
+}
+
 /** The multi-row INSERT for `size` events: $1 namespace, $2 run, $3 recorded_at, then 5 per row. */
 function multiRowInsert(size: number): string {
   const rows = Array.from({ length: size }, (_, i) => {
@@ -163,7 +213,7 @@ export function rawAppend(label: string, source: RawSource, batchSize: number): 
     name: 'raw',
     label,
     async open(concurrency): Promise<Session> {
-      const { db, release } = await source(concurrency);
+      const { db, release, serverCpu } = await source(concurrency);
       const heads: { id: string; seq: number; hash: string }[] = [];
       for (let w = 0; w < concurrency; w++) {
         const id = uuidv7();
@@ -172,6 +222,7 @@ export function rawAppend(label: string, source: RawSource, batchSize: number): 
         heads.push({ id, seq: 0, hash: '' });
       }
       return {
+        serverCpu,
         async op(w) {
           const head = heads[w];
           const recordedAt = new Date().toISOString();

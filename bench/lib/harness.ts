@@ -9,6 +9,8 @@ export interface Session {
   /** One unit of work (a run lifecycle, a batch of events…) by worker `worker`. */
   op(worker: number): Promise<void>;
   close(): Promise<void>;
+  /** CPU time (ms) used so far by each server process (by pid) serving this session, if observable. */
+  serverCpu?(): Promise<Map<number, number>>;
 }
 
 export interface Variant {
@@ -49,35 +51,63 @@ export interface Settings {
 export interface Measurement {
   ops: number;
   seconds: number;
+  /** CPU time of this process during the measured window (ms). */
+  clientCpuMs: number;
+  /** CPU time of the session's server processes during the window (ms), when observable. */
+  serverCpuMs?: number;
 }
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 /**
  * Runs `session.op` on `concurrency` workers: `warmupMs` unmeasured, then `durationMs` measured.
- * The clock is read between ops rather than set with timers: PGlite answers through
- * microtasks only, so a loop over it would starve a setTimeout forever.
+ * The window is read from the clock between ops rather than set with timers: PGlite answers
+ * through microtasks only, so a loop over it would starve a setTimeout for ever. Server CPU
+ * is sampled by timers, which only sessions on a network connection (PostgreSQL) offer.
  */
 export async function measure(session: Session, concurrency: number, warmupMs: number, durationMs: number): Promise<Measurement> {
   const warmEnd = performance.now() + warmupMs;
   const end = warmEnd + durationMs;
   let ops = 0;
   let stopped = false;
+  let clientStart: number | undefined;
+  let clientEnd: number | undefined;
   const worker = async (w: number) => {
     try {
       while (!stopped && performance.now() < end) {
         await session.op(w);
         const done = performance.now();
-        if (done >= warmEnd && done < end) ops++;
+        if (done >= warmEnd && done < end) {
+          clientStart ??= cpuMs();
+          ops++;
+        } else if (done >= end) clientEnd ??= cpuMs();
       }
     } catch (err) {
       stopped = true; // a failing op ends the measurement for every worker
       throw err;
     }
   };
+  const sample = (at: number) =>
+    new Promise<Map<number, number> | undefined>((resolve) =>
+      setTimeout(() => session.serverCpu!().then(resolve, () => resolve(undefined)), at - performance.now()),
+    );
+  const server = session.serverCpu ? Promise.all([sample(warmEnd), sample(end)]) : undefined;
   // Let in-flight ops finish before the caller closes the session.
   const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, (_, w) => worker(w)));
   const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (rejected) throw rejected.reason;
-  return { ops, seconds: durationMs / 1000 };
+  const [s0, s1] = (await server) ?? [];
+  // A connection opened during the window counts from zero.
+  const serverCpuMs = s0 && s1 ? [...s1].reduce((sum, [pid, ms]) => sum + ms - (s0.get(pid) ?? 0), 0) : undefined;
+  return {
+    ops,
+    seconds: durationMs / 1000,
+    clientCpuMs: (clientEnd ?? cpuMs()) - (clientStart ?? cpuMs()),
+    ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
+  };
 }
 
 export function median(values: number[]): number {

@@ -3,12 +3,21 @@
  * one variant never slows another), and every schema is dropped at the end, even on Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 
 import pg from 'pg';
 
 import { loadMigrations } from '../../src/store/migrate.js';
 
 export const PG_URL = process.env.RUNLEDGER_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Every connection this process opens (library, raw pools, pg-boss) carries this
+ * application_name (node-postgres reads PGAPPNAME), so that the server processes serving
+ * the variant being measured can be found and their CPU time read.
+ */
+export const APP_NAME = `runledger-bench-${process.pid}`;
+process.env.PGAPPNAME = APP_NAME;
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -54,7 +63,38 @@ export async function serverVersion(): Promise<string> {
   return admin(async (c) => (await c.query<{ server_version: string }>(`show server_version`)).rows[0].server_version);
 }
 
+let sampler: Promise<pg.Client> | undefined;
+
+/**
+ * CPU time (ms) of every server process connected as APP_NAME, read from
+ * /proc/<pid>/schedstat (nanoseconds). Works only when PostgreSQL runs on this machine;
+ * rejects otherwise, and the report leaves the column empty.
+ */
+export async function backendCpu(): Promise<Map<number, number>> {
+  sampler ??= (async () => {
+    const c = new pg.Client({ connectionString: PG_URL, application_name: `${APP_NAME}-sampler` });
+    await c.connect();
+    return c;
+  })();
+  const client = await sampler;
+  const { rows } = await client.query<{ pid: number }>(`select pid from pg_stat_activity where application_name = $1`, [APP_NAME]);
+  const cpu = new Map<number, number>();
+  await Promise.all(
+    rows.map(async ({ pid }) => {
+      const stat = await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => undefined);
+      if (stat) cpu.set(pid, Number(stat.split(' ')[0]) / 1e6);
+    }),
+  );
+  if (rows.length && !cpu.size) throw new Error('server processes are not visible from here');
+  return cpu;
+}
+
 export async function dropSchemas(): Promise<void> {
+  if (sampler) {
+    const c = sampler;
+    sampler = undefined;
+    await (await c).end().catch(() => {});
+  }
   if (!created.length) return;
   await admin(async (c) => {
     for (const s of created.splice(0)) await c.query(`drop schema if exists ${quoteIdent(s)} cascade`);

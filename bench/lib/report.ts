@@ -24,11 +24,13 @@ const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n
 
 export function resultTable(results: ComparisonResult[]): string {
   const lines = [
-    '| benchmark | variant | median | min – max (per repeat) |',
-    '|---|---|--:|--:|',
+    '| benchmark | variant | median | min – max (per repeat) | CPU ms/op: client + server |',
+    '|---|---|--:|--:|--:|',
     ...results.flatMap((c) =>
       c.variants.map(
-        (v) => `| ${c.title} | ${v.label} | ${fmt(v.median)} ${c.unit} | ${fmt(Math.min(...v.samples))} – ${fmt(Math.max(...v.samples))} |`,
+        (v) =>
+          `| ${c.title} | ${v.label} | ${fmt(v.median)} ${c.unit} | ${fmt(Math.min(...v.samples))} – ${fmt(Math.max(...v.samples))} | ` +
+          `${v.clientCpuPerOp.toFixed(2)}${v.serverCpuPerOp === undefined ? '' : ` + ${v.serverCpuPerOp.toFixed(2)}`} |`,
       ),
     ),
     '',

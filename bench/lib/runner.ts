@@ -14,6 +14,9 @@ export interface VariantResult {
   /** Units per second, one per repeat. */
   samples: number[];
   median: number;
+  /** Median CPU time per op (ms) of this process and, on PostgreSQL, of its server processes. */
+  clientCpuPerOp: number;
+  serverCpuPerOp?: number;
 }
 
 export interface RatioResult {
@@ -39,6 +42,7 @@ const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i 
 
 export async function runComparisons(comparisons: Comparison[], settings: Settings, log: Log): Promise<ComparisonResult[]> {
   const samples = new Map<string, number[]>();
+  const cpu = new Map<string, { client: number[]; server: number[] }>();
   const key = (c: Comparison, v: string) => `${c.id}\u0000${v}`;
   for (let r = 0; r < settings.repeats; r++) {
     for (const c of comparisons) {
@@ -54,6 +58,10 @@ export async function runComparisons(comparisons: Comparison[], settings: Settin
         const list = samples.get(key(c, v.name)) ?? [];
         list.push(rate);
         samples.set(key(c, v.name), list);
+        const costs = cpu.get(key(c, v.name)) ?? { client: [], server: [] };
+        costs.client.push(m.clientCpuMs / m.ops);
+        if (m.serverCpuMs !== undefined) costs.server.push(m.serverCpuMs / m.ops);
+        cpu.set(key(c, v.name), costs);
         log(
           `  repeat ${r + 1}/${settings.repeats}  ${c.title.padEnd(34)} ${v.label.padEnd(28)} ${rate.toFixed(0).padStart(8)} ${c.unit}` +
             `  (load ${loadavg()[0].toFixed(2)})`,
@@ -67,7 +75,15 @@ export async function runComparisons(comparisons: Comparison[], settings: Settin
     unit: c.unit,
     variants: c.variants.map((v) => {
       const s = samples.get(key(c, v.name))!;
-      return { name: v.name, label: v.label, samples: s, median: median(s) };
+      const costs = cpu.get(key(c, v.name))!;
+      return {
+        name: v.name,
+        label: v.label,
+        samples: s,
+        median: median(s),
+        clientCpuPerOp: median(costs.client),
+        ...(costs.server.length ? { serverCpuPerOp: median(costs.server) } : {}),
+      };
     }),
     ratios: c.ratios.map((spec) => {
       const num = samples.get(key(c, spec.numerator))!;
