@@ -22,10 +22,11 @@ import type { Settings } from './lib/harness.js';
 import type { BenchModule, ModuleResult } from './lib/module.js';
 import { dropSchemas } from './lib/postgres.js';
 import { describeSettings, keyValues, machine, resultTable } from './lib/report.js';
+import { soak } from './soak.js';
 
 // Later modules (`http`: lifecycle and ingest through the server; `import`: 1M JSONL rows
 // vs COPY) plug in here.
-const MODULES: BenchModule[] = [core];
+const MODULES: BenchModule[] = [core, soak];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -97,7 +98,13 @@ const out = [
     settings: describeSettings(settings, batchSize),
     'wall time': `${((performance.now() - started) / 1000).toFixed(0)} s`,
   }),
-  ...results.flatMap((r) => ['', `## ${r.module}`, '', ...keyValues(r.environment), '', resultTable(r.comparisons)]),
+  ...results.flatMap((r) => [
+    '',
+    `## ${r.module}`,
+    '',
+    ...keyValues(r.environment),
+    ...(r.comparisons.length ? ['', resultTable(r.comparisons)] : []),
+  ]),
 ];
 console.log(out.join('\n'));
 if (values.json) await writeFile(values.json, JSON.stringify({ header, settings, batchSize, results }, null, 2));

@@ -21,7 +21,8 @@ import { Acks, checkNothingLost, freePort, type ServeProcess, sleep, startServe 
 const skip = BACKEND !== 'pglite' ? 'skipped: embedded data directories are PGlite (runs with RUNLEDGER_TEST_DB=pglite)' : '';
 const LOADER = join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const WRITER = join(REPO, 'test', 'faults', 'embedded-writer.ts');
-const ROUNDS = 3;
+// RUNLEDGER_FAULT_KILLS=N for a longer campaign.
+const ROUNDS = Number(process.env.RUNLEDGER_FAULT_KILLS ?? 3);
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 let server: ServeProcess | undefined;

@@ -28,7 +28,7 @@ const CODES = new Set([
   'payload_too_large',
   'rate_limited',
 ]);
-const RUNS = Number(process.env.RUNLEDGER_FUZZ_RUNS ?? 120);
+const RUNS = Number(process.env.RUNLEDGER_FUZZ_RUNS ?? 80);
 // Replays a reported failure: RUNLEDGER_FUZZ_SEED=<seed from the report>.
 const SEED = process.env.RUNLEDGER_FUZZ_SEED ? { seed: Number(process.env.RUNLEDGER_FUZZ_SEED) } : {};
 

@@ -23,6 +23,8 @@ import {
 } from './support.js';
 
 const CLIENTS = 8;
+// Outages alternate a crash (immediate) and a clean stop (fast); RUNLEDGER_FAULT_OUTAGES=N for a longer campaign.
+const OUTAGES = Number(process.env.RUNLEDGER_FAULT_OUTAGES ?? 2);
 const unavailable = BACKEND !== 'postgres' ? 'a PostgreSQL fault (runs with RUNLEDGER_TEST_DB=postgres)' : throwawayClusterUnavailable();
 let cluster: ThrowawayCluster | undefined;
 let server: ServeProcess | undefined;
@@ -40,7 +42,7 @@ async function readyz(url: string) {
 
 describe('PostgreSQL restarts under load', () => {
   it.skipIf(unavailable)(
-    `${unavailable ? `skipped: ${unavailable}` : `${CLIENTS} clients`}; a crash and a clean stop: /readyz 503 while down, recovery without a server restart, nothing lost`,
+    `${unavailable ? `skipped: ${unavailable}` : `${CLIENTS} clients`}; ${OUTAGES} outages (crash, clean stop, …): /readyz 503 while down, recovery without a server restart, nothing lost`,
     async () => {
       cluster = createThrowawayCluster(55432 + Math.floor(Math.random() * 2000));
       cluster.start();
@@ -80,7 +82,8 @@ describe('PostgreSQL restarts under load', () => {
 
       const workers = Array.from({ length: CLIENTS }, (_, w) => worker(w));
       const outages: { mode: string; readyz503: number; recoveredMs: number }[] = [];
-      for (const mode of ['immediate', 'fast'] as const) {
+      for (let o = 0; o < OUTAGES; o++) {
+        const mode = o % 2 ? 'fast' : 'immediate';
         const target = acked + 40;
         while (acked < target && !failures.length) await sleep(10);
         cluster.stop(mode);
