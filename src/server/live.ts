@@ -33,6 +33,11 @@ const keyOf = (namespace: string, runId: string) => `${namespace}\u0000${runId}`
 
 /** One stream's subscription: `next()` resolves at the next change (or after `timeoutMs`). */
 export interface Subscription {
+  /**
+   * Resolves when changes from other servers can reach this subscription (LISTEN is in
+   * place); read the run only after it, so that no write falls between the read and LISTEN.
+   */
+  ready: Promise<void>;
   /** Forget changes seen so far (call right before reading). */
   clear(): void;
   next(timeoutMs: number): Promise<void>;
@@ -74,8 +79,8 @@ export class ChangeHub {
     let set = this.waiters.get(key);
     if (!set) this.waiters.set(key, (set = new Set()));
     set.add(waiter);
-    if (this.notify) void this.ensureListening();
     return {
+      ready: this.notify ? this.ensureListening() : Promise.resolve(),
       clear: () => {
         waiter.dirty = false;
       },
@@ -105,21 +110,23 @@ export class ChangeHub {
     }
   }
 
-  private async ensureListening(): Promise<void> {
-    if (this.listening || this.closed) return;
-    this.listening = (async () => {
+  /** Resolves once LISTEN is in place (or has failed: streams then rely on their re-check). */
+  private ensureListening(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.listening ??= (async () => {
       try {
-        const db = this.ledger.database;
-        const unlisten = await db.listen(NOTIFY_CHANNEL, (text) => this.onNotify(text));
+        // The schema first: a notice that arrives right after LISTEN must not be dropped for want of it.
         this.schema ??= await this.currentSchema();
+        const unlisten = await this.ledger.database.listen(NOTIFY_CHANNEL, (text) => this.onNotify(text));
         if (this.closed) await unlisten();
         else this.unlisten = unlisten;
       } catch (err) {
         this.log.warn({ err }, 'live tail: LISTEN failed; streams fall back to their periodic re-check');
-        // Try again at the next subscription.
+        // Try again at a later subscription.
         setTimeout(() => (this.listening = null), 5000).unref();
       }
     })();
+    return this.listening;
   }
 
   private async currentSchema(): Promise<string> {

@@ -89,6 +89,10 @@ export function registerStreamRoutes(
       };
 
       try {
+        // Wait for LISTEN (bounded: an unreachable database must not hold back what can be sent).
+        let readyTimer: NodeJS.Timeout | undefined;
+        await Promise.race([sub.ready, new Promise((r) => (readyTimer = setTimeout(r, 2000)))]);
+        clearTimeout(readyTimer);
         while (open) {
           sub.clear();
           const page = await ledger.run(params.id).listEvents({ afterSeq: cursor, limit: PAGE });
