@@ -18,6 +18,8 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 
 import { core } from './core/index.js';
+import { http } from './http/index.js';
+import { imports } from './import/index.js';
 import type { Settings } from './lib/harness.js';
 import type { BenchModule, ModuleResult } from './lib/module.js';
 import { dropSchemas } from './lib/postgres.js';
@@ -26,7 +28,7 @@ import { soak } from './soak.js';
 
 // Later modules (`http`: lifecycle and ingest through the server; `import`: 1M JSONL rows
 // vs COPY) plug in here.
-const MODULES: BenchModule[] = [core, soak];
+const MODULES: BenchModule[] = [core, http, imports, soak];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
