@@ -4,10 +4,10 @@ import { checkpointHash } from '../core/hash.js';
 import { isTerminal } from '../core/status.js';
 import type { Checkpoint, CheckpointInput, CheckpointResult, Json, RunStatus } from '../core/types.js';
 import { checkpointInputSchema, parseInput } from '../core/validation.js';
-import { type ChainHead,insertChained, lockRun } from './chain.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { type ChainHead, insertChained, lockRun } from './chain.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
-import { type CheckpointRow,toCheckpoint } from './rows.js';
+import { type CheckpointRow, toCheckpoint } from './rows.js';
 
 const COLUMNS = 'run_id, name, kind, ref, metadata, data, content_hash, seq, created_at';
 

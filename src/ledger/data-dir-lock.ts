@@ -4,7 +4,7 @@
  * for a server, its URL) so that a second opener gets a clear error — or, for the CLI,
  * a server to talk to instead.
  */
-import { closeSync,mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DataDirLockedError } from '../core/errors.js';

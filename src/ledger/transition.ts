@@ -3,10 +3,10 @@ import { RunFinishedError } from '../core/errors.js';
 import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { assertTransition, isTerminal, sourcesOf } from '../core/status.js';
 import type { Json, JsonObject, RunError } from '../core/types.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import type { RunRow } from './rows.js';
-import { TRANSITION_TARGET, type TransitionKind,transitionSql } from './sql/transition.js';
+import { TRANSITION_TARGET, type TransitionKind, transitionSql } from './sql/transition.js';
 
 export interface TransitionPayload {
   output?: Json;

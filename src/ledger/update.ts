@@ -3,7 +3,7 @@ import { KeyConflictError, NotFoundError, VersionMismatchError } from '../core/e
 import type { UpdateRunInput } from '../core/types.js';
 import { parseInput, updateRunSchema } from '../core/validation.js';
 import { insertChained, lockRun, type NewEvent } from './chain.js';
-import { type LedgerContext,mapDbErrors } from './context.js';
+import { type LedgerContext, mapDbErrors } from './context.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
 
 export async function updateRun(ctx: LedgerContext, id: string, raw: UpdateRunInput): Promise<RunRow> {
