@@ -146,7 +146,9 @@ export const http: BenchModule = {
         ],
       });
     }
-    return { comparisons: await runComparisons(comparisons, settings, log), environment };
+    const results = await runComparisons(comparisons, settings, log);
+    await server.stop();
+    return { comparisons: results, environment };
   },
 };
 
