@@ -339,6 +339,10 @@ async function soakOnce(label: keyof typeof RATES, storeArgs: string[], log: Mod
     [`${label}: SSE`]: `${TAILS} concurrent tails, ${sseEvents} events delivered, append-ack → delivery p50 / p99 ${ms(percentile(delivery, 50))} / ${ms(percentile(delivery, 99))}`,
     [`${label}: written`]: `${runSeq} runs (${completed} completed during the soak), ${eventsAcked} keyed events acknowledged; verify: ${verify.ok ? 'ok' : 'FAILED'} (${verify.runsChecked} runs, ${verify.eventsChecked} events)`,
     [`${label}: server RSS before the load / at 10% / 50% / end of the load / max`]: `${rssStart.toFixed(0)} / ${at(0).toFixed(0)} / ${at(0.5).toFixed(0)} / ${at(1).toFixed(0)} / ${Math.max(...after.map((s) => s.mb)).toFixed(0)} MB; trend ${slope >= 0 ? '+' : ''}${slope.toFixed(1)} MB/min`,
+    [`${label}: server RSS every 5 s (MB)`]: after
+      .filter((_, i) => i % 5 === 0)
+      .map((x) => x.mb.toFixed(0))
+      .join(' '),
     [`${label}: errors`]: errorText,
   };
   for (const [k, v] of Object.entries(env)) log(`  ${k}: ${v}`);

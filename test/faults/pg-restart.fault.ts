@@ -44,9 +44,20 @@ describe('PostgreSQL restarts under load', () => {
   it.skipIf(unavailable)(
     `${unavailable ? `skipped: ${unavailable}` : `${CLIENTS} clients`}; ${OUTAGES} outages (crash, clean stop, …): /readyz 503 while down, recovery without a server restart, nothing lost`,
     async () => {
-      cluster = createThrowawayCluster(55432 + Math.floor(Math.random() * 2000));
-      cluster.start();
-      const storeArgs = ['--database-url', cluster.url];
+      // A random port may be taken on a shared machine: another one then.
+      for (let attempt = 1; ; attempt++) {
+        cluster = createThrowawayCluster(55432 + Math.floor(Math.random() * 2000));
+        try {
+          cluster.start();
+          break;
+        } catch (err) {
+          console.log(`[faults] ${(err as Error).message}`);
+          cluster.destroy();
+          cluster = undefined;
+          if (attempt === 3) throw err;
+        }
+      }
+      const storeArgs = ['--database-url', cluster!.url];
       server = await startServe(storeArgs, await freePort(), ['--reap-interval-s', '1']);
       const url = server.url;
       const acks = new Acks();

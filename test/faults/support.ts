@@ -6,7 +6,7 @@
  * no run half-completed).
  */
 import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -286,10 +286,18 @@ export function createThrowawayCluster(port: number): ThrowawayCluster {
     '-c fsync=on',
   ].join(' ');
   const ctl = (args: string[]) => asPostgres('pg_ctl', ['-D', data, '-w', '-t', '30', ...args]);
+  const log = join(dir, 'log');
   return {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    start: () => ctl(['-o', opts, '-l', join(dir, 'log'), 'start']),
+    start() {
+      try {
+        ctl(['-o', opts, '-l', log, 'start']);
+      } catch (err) {
+        const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+        throw new Error(`the throwaway PostgreSQL cluster did not start on port ${port}: ${(err as Error).message}\n${tail}`);
+      }
+    },
     stop: (mode = 'immediate') => ctl(['-m', mode, 'stop']),
     destroy() {
       try {
