@@ -26,8 +26,7 @@ import { dropSchemas } from './lib/postgres.js';
 import { describeSettings, keyValues, machine, resultTable } from './lib/report.js';
 import { soak } from './soak.js';
 
-// Later modules (`http`: lifecycle and ingest through the server; `import`: 1M JSONL rows
-// vs COPY) plug in here.
+// One module per family of measurements (bench/<name>/index.ts), selected by name.
 const MODULES: BenchModule[] = [core, http, imports, soak];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
@@ -72,10 +71,16 @@ async function cleanup() {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch((err) => console.error('clean-up failed:', err));
   await dropSchemas().catch((err) => console.error('dropping benchmark schemas failed:', err));
 }
-process.once('SIGINT', () => {
-  console.error('\ninterrupted: cleaning up');
-  void cleanup().finally(() => process.exit(130));
-});
+// Ctrl-C, or a `timeout` around the command: drop the schemas and temp directories first.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(code));
+  });
+}
 
 const log = (line: string) => console.error(line);
 const header = machine();

@@ -4,48 +4,33 @@
  *   lifecycle/*  start, 3 events, complete with output — lifecycles per second
  *   append/*     run.events(batch) vs one multi-row INSERT — events per second
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-import { PGlite } from '@electric-sql/pglite';
+import { readFile } from 'node:fs/promises';
 
 import { openLedger } from '../../src/index.js';
-import { loadMigrations } from '../../src/store/migrate.js';
 import type { Comparison } from '../lib/harness.js';
 import { type BenchModule, type ModuleContext, selected } from '../lib/module.js';
-import { backendCpu, benchSchema, createLedgerSchema, PG_URL, serverVersion } from '../lib/postgres.js';
+import { freshLedgerSchema, PG_URL, schemaPool, serverVersion } from '../lib/postgres.js';
 import { runComparisons } from '../lib/runner.js';
-import { type LedgerSource, libraryAppend, libraryLifecycle } from './library.js';
-import { pgBossLifecycle, preparePgBoss } from './pgboss.js';
-import { pgliteRawSource, pgRawSource, rawAppend, rawLifecycle, rawLifecycleOnce, rawPerCallLifecycle } from './raw.js';
+import { libraryAppend, libraryLifecycle } from './library.js';
+import { pgBossLifecycle } from './pgboss.js';
+import { rawAppend, rawDbOnPool, rawLifecycle, rawLifecycleOnce, rawPerCallLifecycle } from './raw.js';
+import { freshPgLedgerSource, freshPgliteLedgerSource, freshPgliteRawSource, freshPgRawSource, type PglitePlace } from './stores.js';
 
 const packageVersion = async (name: string) =>
   (JSON.parse(await readFile(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
-
-/** A library ledger on `schema`, with a pool of exactly `concurrency` connections per session. */
-const pgLedgerSource =
-  (schema: string): LedgerSource =>
-  async (concurrency) => {
-    const ledger = await openLedger({ url: PG_URL, schema, poolSize: concurrency, migrate: false });
-    return { ledger, release: () => ledger.close(), serverCpu: backendCpu };
-  };
 
 /**
  * Checks that the baseline writes what the library writes: a raw lifecycle must pass the
  * library's `verify` and have as many events as a library lifecycle.
  */
-async function checkEquivalence(libSchema: string, rawSchema: string): Promise<void> {
-  const raw = await pgRawSource(rawSchema)(1);
-  let rawId: string;
+async function checkEquivalence(): Promise<void> {
+  const lib = await freshLedgerSchema('checklib');
+  const raw = await freshLedgerSchema('checkraw');
+  const pool = schemaPool(raw.schema, 1);
+  const onRaw = await openLedger({ url: PG_URL, schema: raw.schema, poolSize: 1, migrate: false });
+  const onLib = await openLedger({ url: PG_URL, schema: lib.schema, poolSize: 1, migrate: false });
   try {
-    rawId = await rawLifecycleOnce(raw.db);
-  } finally {
-    await raw.release();
-  }
-  const onRaw = await openLedger({ url: PG_URL, schema: rawSchema, poolSize: 1, migrate: false });
-  const onLib = await openLedger({ url: PG_URL, schema: libSchema, poolSize: 1, migrate: false });
-  try {
+    const rawId = await rawLifecycleOnce(rawDbOnPool(pool));
     const check = await onRaw.verify(rawId);
     if (!check.ok) throw new Error(`the raw baseline wrote rows the library does not verify: ${JSON.stringify(check.problems)}`);
     const libSession = await libraryLifecycle('check', async () => ({ ledger: onLib, release: async () => {} })).open(1);
@@ -54,15 +39,12 @@ async function checkEquivalence(libSchema: string, rawSchema: string): Promise<v
     const [rawEvents, libEvents] = [await count(onRaw), await count(onLib)];
     if (rawEvents !== libEvents) throw new Error(`a raw lifecycle wrote ${rawEvents} events, a library lifecycle ${libEvents}`);
   } finally {
+    await pool.end();
     await onRaw.close();
     await onLib.close();
+    await lib.drop();
+    await raw.drop();
   }
-}
-
-async function pgliteWithSchema(dataDir?: string): Promise<PGlite> {
-  const db = await PGlite.create(dataDir);
-  for (const m of await loadMigrations()) await db.exec(m.sql);
-  return db;
 }
 
 export const core: BenchModule = {
@@ -78,80 +60,55 @@ export const core: BenchModule = {
       pg: await packageVersion('pg'),
     };
 
-    // Step 1: PostgreSQL — one fresh schema per variant, created up front, dropped at the end.
-    const wantPg = ['lifecycle/postgres', 'append/postgres'].some((id) => selected(only, id));
-    if (wantPg) {
-      const libSchema = benchSchema('lib');
-      const rawSchema = benchSchema('raw');
-      await createLedgerSchema(libSchema);
-      await createLedgerSchema(rawSchema);
-      await checkEquivalence(libSchema, rawSchema);
+    if (selected(only, 'lifecycle/postgres') || selected(only, 'append/postgres')) {
+      await checkEquivalence();
       log('  checked: a raw-baseline lifecycle passes verify() and writes as many events as a library lifecycle');
-      if (selected(only, 'lifecycle/postgres')) {
-        const bossSchema = benchSchema('boss');
-        await preparePgBoss(bossSchema);
-        comparisons.push({
-          id: 'lifecycle/postgres',
-          title: 'lifecycle, PostgreSQL',
-          unit: 'lifecycles/s',
-          unitsPerOp: 1,
-          variants: [
-            libraryLifecycle('library (openLedger)', pgLedgerSource(libSchema)),
-            rawLifecycle('raw SQL, 1 tx per run', pgRawSource(rawSchema)),
-            rawPerCallLifecycle('raw SQL, 1 tx per call', pgRawSource(rawSchema)),
-            pgBossLifecycle('pg-boss send/fetch/complete', bossSchema),
-          ],
-          ratios: [
-            { numerator: 'library', denominator: 'raw', target: 1.0 },
-            { numerator: 'library', denominator: 'pg-boss', target: 10 },
-            { numerator: 'library', denominator: 'raw-per-call' },
-          ],
-        });
-      }
-      if (selected(only, 'append/postgres')) {
-        comparisons.push({
-          id: 'append/postgres',
-          title: `append ×${batchSize}, PostgreSQL`,
-          unit: 'events/s',
-          unitsPerOp: batchSize,
-          variants: [
-            libraryAppend('library run.events()', pgLedgerSource(libSchema), batchSize),
-            rawAppend('raw multi-row INSERT', pgRawSource(rawSchema), batchSize),
-          ],
-          ratios: [{ numerator: 'library', denominator: 'raw', target: 0.8 }],
-        });
-      }
+    }
+    if (selected(only, 'lifecycle/postgres')) {
+      comparisons.push({
+        id: 'lifecycle/postgres',
+        title: 'lifecycle, PostgreSQL',
+        unit: 'lifecycles/s',
+        unitsPerOp: 1,
+        variants: [
+          libraryLifecycle('library (openLedger)', freshPgLedgerSource),
+          rawLifecycle('raw SQL, 1 tx per run', freshPgRawSource),
+          rawPerCallLifecycle('raw SQL, 1 tx per call', freshPgRawSource),
+          pgBossLifecycle('pg-boss send/fetch/complete'),
+        ],
+        ratios: [
+          { numerator: 'library', denominator: 'raw', target: 1.0 },
+          { numerator: 'library', denominator: 'pg-boss', target: 10 },
+          { numerator: 'library', denominator: 'raw-per-call' },
+        ],
+      });
+    }
+    if (selected(only, 'append/postgres')) {
+      comparisons.push({
+        id: 'append/postgres',
+        title: `append ×${batchSize}, PostgreSQL`,
+        unit: 'events/s',
+        unitsPerOp: batchSize,
+        variants: [
+          libraryAppend('library run.events()', freshPgLedgerSource, batchSize),
+          rawAppend('raw multi-row INSERT', freshPgRawSource, batchSize),
+        ],
+        ratios: [{ numerator: 'library', denominator: 'raw', target: 0.8 }],
+      });
     }
 
-    // Step 2: PGlite — long-lived instances (one per variant), in memory and in temp directories.
-    for (const place of ['memory', 'dir'] as const) {
-      const lifecycleId = `lifecycle/pglite-${place}`;
-      const appendId = `append/pglite-${place}`;
-      if (!selected(only, lifecycleId) && !selected(only, appendId)) continue;
-      let libDir = 'memory://';
-      let rawDir: string | undefined;
-      if (place === 'dir') {
-        const tmp = await mkdtemp(join(tmpdir(), 'runledger-bench-'));
-        ctx.onCleanup(() => rm(tmp, { recursive: true, force: true }));
-        libDir = join(tmp, 'library');
-        rawDir = join(tmp, 'raw');
-      }
-      const ledger = await openLedger({ dataDir: libDir });
-      ctx.onCleanup(() => ledger.close());
-      const rawDb = await pgliteWithSchema(rawDir);
-      ctx.onCleanup(() => rawDb.close());
-      const libSource: LedgerSource = async () => ({ ledger, release: async () => {} });
-      const where = place === 'memory' ? 'PGlite memory://' : 'PGlite data dir';
-      if (selected(only, lifecycleId)) {
+    for (const where of ['memory', 'dir'] as PglitePlace[]) {
+      const label = where === 'memory' ? 'PGlite memory://' : 'PGlite data dir';
+      if (selected(only, `lifecycle/pglite-${where}`)) {
         comparisons.push({
-          id: lifecycleId,
-          title: `lifecycle, ${where}`,
+          id: `lifecycle/pglite-${where}`,
+          title: `lifecycle, ${label}`,
           unit: 'lifecycles/s',
           unitsPerOp: 1,
           variants: [
-            libraryLifecycle('library (openLedger)', libSource),
-            rawLifecycle('raw SQL, 1 tx per run', pgliteRawSource(rawDb)),
-            rawPerCallLifecycle('raw SQL, 1 tx per call', pgliteRawSource(rawDb)),
+            libraryLifecycle('library (openLedger)', freshPgliteLedgerSource(where)),
+            rawLifecycle('raw SQL, 1 tx per run', freshPgliteRawSource(where)),
+            rawPerCallLifecycle('raw SQL, 1 tx per call', freshPgliteRawSource(where)),
           ],
           ratios: [
             { numerator: 'library', denominator: 'raw', target: 0.8 },
@@ -159,15 +116,15 @@ export const core: BenchModule = {
           ],
         });
       }
-      if (selected(only, appendId)) {
+      if (selected(only, `append/pglite-${where}`)) {
         comparisons.push({
-          id: appendId,
-          title: `append ×${batchSize}, ${where}`,
+          id: `append/pglite-${where}`,
+          title: `append ×${batchSize}, ${label}`,
           unit: 'events/s',
           unitsPerOp: batchSize,
           variants: [
-            libraryAppend('library run.events()', libSource, batchSize),
-            rawAppend('raw multi-row INSERT', pgliteRawSource(rawDb), batchSize),
+            libraryAppend('library run.events()', freshPgliteLedgerSource(where), batchSize),
+            rawAppend('raw multi-row INSERT', freshPgliteRawSource(where), batchSize),
           ],
           ratios: [{ numerator: 'library', denominator: 'raw', target: 0.8 }],
         });

@@ -6,7 +6,7 @@
 import { PgBoss } from 'pg-boss';
 
 import type { Variant } from '../lib/harness.js';
-import { APP_NAME, backendCpu, PG_URL } from '../lib/postgres.js';
+import { APP_NAME, backendCpu, benchSchema, dropSchema, PG_URL } from '../lib/postgres.js';
 import { nextLifecycle, outputOf, paramsOf, subjectOf } from './workload.js';
 
 const QUEUE = 'bench';
@@ -17,21 +17,16 @@ function boss(schema: string, max: number): PgBoss {
   return b;
 }
 
-/** Installs pg-boss's schema (pg-boss creates it) and the queue; once, before any round. */
-export async function preparePgBoss(schema: string): Promise<void> {
-  const b = boss(schema, 2);
-  await b.start();
-  await b.createQueue(QUEUE);
-  await b.stop({ graceful: false, close: true });
-}
-
-export function pgBossLifecycle(label: string, schema: string): Variant {
+/** A fresh pg-boss schema per measurement (pg-boss installs it on start), dropped after. */
+export function pgBossLifecycle(label: string): Variant {
   return {
     name: 'pg-boss',
     label,
     async open(concurrency) {
+      const schema = benchSchema('boss');
       const b = boss(schema, concurrency);
       await b.start();
+      await b.createQueue(QUEUE);
       return {
         serverCpu: backendCpu,
         async op() {
@@ -42,7 +37,10 @@ export function pgBossLifecycle(label: string, schema: string): Variant {
           while (!jobs.length) jobs = await b.fetch(QUEUE);
           await b.complete(QUEUE, jobs[0].id, outputOf(n));
         },
-        close: () => b.stop({ graceful: false, close: true }),
+        async close() {
+          await b.stop({ graceful: false, close: true });
+          await dropSchema(schema);
+        },
       };
     },
   };

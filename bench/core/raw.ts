@@ -29,45 +29,48 @@ import {
 interface RawConn {
   query(sql: string, params?: unknown[]): Promise<unknown>;
 }
-interface RawDb extends RawConn {
+export interface RawDb extends RawConn {
   transaction<T>(fn: (c: RawConn) => Promise<T>): Promise<T>;
 }
 export type RawSource = (
   concurrency: number,
 ) => Promise<{ db: RawDb; release(): Promise<void>; serverCpu?: () => Promise<Map<number, number>> }>;
 
-/** Its own pg pool of `concurrency` connections on `schema`, per session. */
-export function pgRawSource(schema: string): RawSource {
-  return async (concurrency) => {
-    const pool: pg.Pool = schemaPool(schema, concurrency);
-    const db: RawDb = {
-      query: (sql, params) => pool.query(sql, params),
-      async transaction(fn) {
-        const client = await pool.connect();
-        try {
-          await client.query('begin');
-          const result = await fn(client);
-          await client.query('commit');
-          return result;
-        } catch (err) {
-          await client.query('rollback').catch(() => {});
-          throw err;
-        } finally {
-          client.release();
-        }
-      },
-    };
-    return { db, release: () => pool.end(), serverCpu: backendCpu };
+/** The raw baseline over its own pg pool (begin/commit on one checked-out client). */
+export function rawDbOnPool(pool: pg.Pool): RawDb {
+  return {
+    query: (sql, params) => pool.query(sql, params),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        const result = await fn(client);
+        await client.query('commit');
+        return result;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
   };
 }
 
-/** A long-lived PGlite instance with the same schema. */
-export function pgliteRawSource(instance: PGlite): RawSource {
-  const db: RawDb = {
+/** The raw baseline on an existing `schema`, with its own pool of `concurrency` connections per session. */
+export function pgRawSource(schema: string): RawSource {
+  return async (concurrency) => {
+    const pool = schemaPool(schema, concurrency);
+    return { db: rawDbOnPool(pool), release: () => pool.end(), serverCpu: backendCpu };
+  };
+}
+
+/** The raw baseline over a PGlite instance (its own transaction()). */
+export function rawDbOnPglite(instance: PGlite): RawDb {
+  return {
     query: (sql, params) => instance.query(sql, params),
     transaction: (fn) => instance.transaction((tx) => fn(tx)),
   };
-  return async () => ({ db, release: async () => {} });
 }
 
 const insertRun = `

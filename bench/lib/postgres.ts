@@ -63,6 +63,19 @@ export async function serverVersion(): Promise<string> {
   return admin(async (c) => (await c.query<{ server_version: string }>(`show server_version`)).rows[0].server_version);
 }
 
+/** A fresh schema with runledger's tables, for one measurement; `drop()` removes it. */
+export async function freshLedgerSchema(what: string): Promise<{ schema: string; drop(): Promise<void> }> {
+  const schema = benchSchema(what);
+  await createLedgerSchema(schema);
+  return { schema, drop: () => dropSchema(schema) };
+}
+
+export async function dropSchema(schema: string): Promise<void> {
+  await admin((c) => c.query(`drop schema if exists ${quoteIdent(schema)} cascade`));
+  const at = created.indexOf(schema);
+  if (at >= 0) created.splice(at, 1);
+}
+
 let sampler: Promise<pg.Client> | undefined;
 
 /**
