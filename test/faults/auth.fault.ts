@@ -288,10 +288,8 @@ describe(`over a real socket (${BACKEND})`, () => {
 });
 
 describe.skipIf(BACKEND !== 'postgres')('across processes (PostgreSQL: the CLI and the server share the database)', () => {
-  const store = cliStore();
-  afterAll(() => store.cleanup());
-
   it('`runledger tokens revoke` in another process: the running server refuses the token on the next request; no secret in its logs', async () => {
+    const store = cliStore();
     const server = await startServe(store.args, await freePort(), ['--auth', 'required', '--log-level', 'trace']);
     try {
       const created = await runCli([...store.args, '--namespace', 'ops', 'tokens', 'create', '--scope', 'write', '--json']);
