@@ -14,7 +14,12 @@ import { BACKEND, freshSchema, PG_URL } from '../helpers.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LOADER = join(REPO, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-const MAIN = join(REPO, 'src', 'cli', 'main.ts');
+// `npm test` builds first and sets RUNLEDGER_TEST_CLI=dist: the tests then run the built CLI, as
+// users do, without paying tsx's start-up on every subprocess. Run alone, they use the sources.
+const USE_DIST = process.env.RUNLEDGER_TEST_CLI === 'dist';
+const MAIN = USE_DIST ? join(REPO, 'dist', 'cli', 'main.js') : join(REPO, 'src', 'cli', 'main.ts');
+/** The node arguments that start the CLI. */
+export const CLI_ARGV: string[] = USE_DIST ? [MAIN] : ['--import', LOADER, MAIN];
 
 export interface CliResult {
   code: number | null;
@@ -43,7 +48,7 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
 
 /** Starts the CLI; the caller owns the process. */
 export function spawnCli(args: string[], opts: CliOptions = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', LOADER, MAIN, ...args], {
+  return spawn(process.execPath, [...CLI_ARGV, ...args], {
     cwd: opts.cwd ?? REPO,
     env: cleanEnv(opts.env),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -71,7 +76,7 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
 
 /** Runs a bash script in which `runledger` is a function calling the CLI with `globalArgs` first. */
 export function runBash(script: string, globalArgs: string[], opts: CliOptions = {}): Promise<CliResult> {
-  const words = [process.execPath, '--import', LOADER, MAIN, ...globalArgs].map((w) => `'${w.replace(/'/g, `'\\''`)}'`);
+  const words = [process.execPath, ...CLI_ARGV, ...globalArgs].map((w) => `'${w.replace(/'/g, `'\\''`)}'`);
   const prelude = `set -euo pipefail\nrunledger() { ${words.join(' ')} "$@"; }\n`;
   const child = spawn('bash', ['-c', prelude + script], {
     cwd: opts.cwd ?? REPO,

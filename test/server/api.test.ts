@@ -388,6 +388,15 @@ describe('POST /v1/imports', () => {
     expect(stored[0]).toMatchObject({ source: 'legacy', status: 'completed' });
   });
 
+  it('a record with text PostgreSQL cannot store is reported on its own; the others are imported', async () => {
+    const job = uid('imp');
+    const runs = [record('1', job), { ...record('2', job), notes: 'bad \u0000 byte' }, { ...record('3', job), subject: 'lone \ud800' }];
+    const res = await call('POST', '/v1/imports', { source: 'legacy-text', runs });
+    expect(res.status).toBe(200);
+    expect(res.body.results.map((r: { status: string }) => r.status)).toEqual(['inserted', 'invalid', 'invalid']);
+    expect((await call('GET', `/v1/runs?job=${job}`)).body.runs).toHaveLength(1);
+  });
+
   it('400 for more than 1000 records, a bad source or options; nothing is stored', async () => {
     const job = uid('imp');
     const many = Array.from({ length: 1001 }, (_, i) => record(String(i), job));
