@@ -54,8 +54,8 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
       const holder = readLock(dataDir);
-      if (holder && holder.pid !== process.pid) throw new DataDirLockedError(dataDir, holder.pid, holder.serverUrl);
-      if (holder && holder.pid === process.pid) throw new DataDirLockedError(dataDir, holder.pid, holder.serverUrl);
+      // A live holder (this process included: one opener per directory) keeps it.
+      if (holder) throw new DataDirLockedError(dataDir, holder.pid, holder.serverUrl);
       // The holder is gone (killed): its lock is stale. Only one of several racers wins the 'wx' above.
       rmSync(path, { force: true });
     }

@@ -23,13 +23,15 @@ export async function stats(ctx: LedgerContext, raw: StatsQuery = {}): Promise<S
   }
   const params = [ctx.namespace, from, to, bucket, q.job ?? null];
   const duration = `extract(epoch from (finished_at - started_at)) * 1000`;
-  const { rows } = await ctx.db.query<{ start: Date; status: RunStatus; n: number; p50: number | null; p95: number | null }>(
+  // Grouping sets give counts per (bucket, status) and, in the rows whose status is null,
+  // duration percentiles over the whole bucket (a percentile of parts is not a percentile).
+  const { rows } = await ctx.db.query<{ start: Date; status: RunStatus | null; n: number; p50: number | null; p95: number | null }>(
     `select date_trunc($4::text, created_at) as start, status, count(*)::int as n,
             percentile_cont(0.5) within group (order by ${duration}) as p50,
             percentile_cont(0.95) within group (order by ${duration}) as p95
        from runs
       where namespace = $1 and created_at >= $2 and created_at < $3 and ($5::text is null or job = $5)
-      group by 1, 2 order by 1`,
+      group by grouping sets ((1, 2), (1)) order by 1`,
     params,
   );
   const jobs = await ctx.db.query<{ job: string; n: number; p50: number | null; p95: number | null }>(
@@ -42,18 +44,16 @@ export async function stats(ctx: LedgerContext, raw: StatsQuery = {}): Promise<S
     [ctx.namespace, from, to, q.job ?? null],
   );
   const buckets = new Map<string, StatsResult['buckets'][number]>();
+  const round = (v: number | null) => (v === null ? null : Math.round(v));
   for (const r of rows) {
     const key = r.start.toISOString();
     const b = buckets.get(key) ?? { start: key, counts: {}, durationP50Ms: null, durationP95Ms: null };
-    b.counts[r.status] = r.n;
-    // Percentiles over finished runs only; keep the one from the terminal statuses.
-    if (r.p50 !== null) {
-      b.durationP50Ms = Math.max(b.durationP50Ms ?? 0, Math.round(r.p50));
-      b.durationP95Ms = Math.max(b.durationP95Ms ?? 0, Math.round(r.p95 ?? r.p50));
-    }
+    if (r.status === null) {
+      b.durationP50Ms = round(r.p50);
+      b.durationP95Ms = round(r.p95);
+    } else b.counts[r.status] = r.n;
     buckets.set(key, b);
   }
-  const round = (v: number | null) => (v === null ? null : Math.round(v));
   return {
     bucket,
     from: from.toISOString(),
