@@ -31,7 +31,15 @@ async function processCpuMs(pid: number): Promise<number> {
 async function startServerProcess(schema: string, poolSize: number): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL('./server.ts', import.meta.url).pathname, PG_URL, schema, String(poolSize)],
+    [
+      ...(process.env.RUNLEDGER_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.RUNLEDGER_BENCH_PROFILE}`] : []),
+      '--import',
+      'tsx',
+      new URL('./server.ts', import.meta.url).pathname,
+      PG_URL,
+      schema,
+      String(poolSize),
+    ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -60,7 +60,7 @@ import {
   updateRunSchema,
 } from '../core/validation.js';
 import { trackRun } from '../ledger/track.js';
-import { request, type RequestSpec, type Transport } from './http.js';
+import { newAgent, request, type RequestSpec, type Transport } from './http.js';
 import { type TailOptions, type TailResult, tailRun } from './tail.js';
 
 export { HttpError } from './http.js';
@@ -73,7 +73,10 @@ export interface ClientOptions {
   token?: string;
   /** Namespace addressed (default `default`). */
   namespace?: string;
-  /** A fetch implementation (default: the global fetch, which keeps connections alive). */
+  /**
+   * A fetch implementation for every call (default: the client's own undici keep-alive
+   * pool for calls, and the global fetch for live tails).
+   */
   fetch?: typeof fetch;
   /** Retries of a failed idempotent call (default 3). */
   retries?: number;
@@ -270,7 +273,8 @@ class HttpLedger implements RunledgerClient {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);
   }
   async close(): Promise<void> {
-    // Connections belong to the fetch implementation's pool; nothing to release here.
+    // Idle keep-alive connections do not hold the process open; close() releases them now.
+    await this.transport.agent?.close();
   }
 }
 
@@ -299,6 +303,7 @@ export function createClient(opts: ClientOptions): RunledgerClient {
     baseUrl: url.toString().replace(/\/+$/, ''),
     token: opts.token,
     fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
+    agent: opts.fetch ? undefined : newAgent(opts.timeoutMs ?? 60_000),
     retries: opts.retries ?? 3,
     timeoutMs: opts.timeoutMs ?? 60_000,
   };

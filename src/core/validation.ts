@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 import { ValidationError } from './errors.js';
 import { RUN_ID_PATTERN } from './ids.js';
-import { EVENT_LEVELS, RUN_STATUSES } from './types.js';
+import { EVENT_LEVELS, type Json, RUN_STATUSES } from './types.js';
 
 /** Documented limits (README "Limits"). */
 export const LIMITS = {
@@ -57,7 +57,63 @@ const isoTime = (what: string) =>
     })
     .transform(normalizeTime);
 
-export const json = z.json();
+/** Deepest nesting of arrays and objects inside one JSON value (the value itself is level 1). */
+export const JSON_MAX_DEPTH = 100;
+
+/**
+ * Where `value` stops being JSON, as a path and the offending value; null if it is JSON.
+ * Recursion is bounded by JSON_MAX_DEPTH, so no input overflows the stack.
+ */
+function findNonJson(value: unknown, depth: number): { path: PropertyKey[]; value: unknown; tooDeep?: true } | null {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return null;
+    case 'number':
+      return Number.isFinite(value) ? null : { path: [], value };
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= JSON_MAX_DEPTH) return { path: [], value, tooDeep: true };
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const bad = findNonJson(value[i], depth + 1);
+          if (bad) return (bad.path.unshift(i), bad);
+        }
+        return null;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return { path: [], value };
+      for (const key in value) {
+        const bad = findNonJson((value as Record<string, unknown>)[key], depth + 1);
+        if (bad) return (bad.path.unshift(key), bad);
+      }
+      return null;
+    }
+    default:
+      return { path: [], value };
+  }
+}
+
+/**
+ * A JSON value: null, booleans, finite numbers, strings, arrays and plain objects, nested
+ * at most JSON_MAX_DEPTH levels. One walk instead of z.json()'s union per node: this
+ * schema validates every event body, and z.json() was 4× slower on the ingest path.
+ */
+export const json: z.ZodType<Json> = z
+  .custom<Json>(() => true)
+  .superRefine((value, ctx) => {
+    const bad = findNonJson(value, 0);
+    if (!bad) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: bad.path,
+      input: bad.value,
+      message: bad.tooDeep
+        ? `nests deeper than ${JSON_MAX_DEPTH} levels of arrays and objects; flatten it or store it as a string`
+        : JSON_ALLOWED,
+    });
+  })
+  .meta({ description: 'any JSON value' });
 const jsonObject = z.record(z.string(), json, { error: 'must be a JSON object' });
 const stringMap = (what: string, maxValue: number) =>
   z

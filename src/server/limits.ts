@@ -27,9 +27,13 @@ export interface LimitOptions {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+// Any surrogate at all: most text has none, so the exact (slower) test above rarely runs.
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+
 function textProblem(s: string): string | null {
   if (s.includes('\u0000')) return 'must not contain the character \\u0000 (PostgreSQL cannot store it)';
-  if (LONE_SURROGATE.test(s)) return 'must be valid Unicode: it contains an unpaired UTF-16 surrogate (such as \\ud800)';
+  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s))
+    return 'must be valid Unicode: it contains an unpaired UTF-16 surrogate (such as \\ud800)';
   return null;
 }
 
@@ -38,40 +42,57 @@ const shown = (path: (string | number)[]) => {
   return text.length > 120 ? `${text.slice(0, 60)}…${text.slice(-59)}` : text;
 };
 
+/** A node still to visit; the path is rebuilt from `parent` links only when reporting. */
+interface Frame {
+  v: unknown;
+  depth: number;
+  key: string | number | null;
+  parent: Frame | null;
+}
+
+function pathOf(frame: Frame | null, last?: string | number): (string | number)[] {
+  const path: (string | number)[] = last === undefined ? [] : [last];
+  for (let f = frame; f && f.key !== null; f = f.parent) path.unshift(f.key);
+  return path;
+}
+
 /**
  * Checks a parsed request part: nesting depth (for bodies) and text. Throws a 400
  * validation_failed naming the field.
  */
 export function checkRequestValue(value: unknown, part: 'body' | 'query' | 'params', maxDepth: number, textExemptKey?: string): void {
-  const stack: { v: unknown; depth: number; path: (string | number)[] }[] = [{ v: value, depth: 0, path: [] }];
+  const stack: Frame[] = [{ v: value, depth: 0, key: null, parent: null }];
   while (stack.length) {
-    const { v, depth, path } = stack.pop()!;
-    const field = () => shown(path) || part;
-    // An import batch reports bad text per record (importRuns), so one bad record never refuses the rest.
-    const textChecked = textExemptKey === undefined || path[0] !== textExemptKey;
+    const frame = stack.pop()!;
+    const { v, depth } = frame;
     if (typeof v === 'string') {
-      const bad = textChecked ? textProblem(v) : null;
-      if (bad) throw new HttpProblem(400, 'validation_failed', `${field()} ${bad}`, [{ field: field(), message: bad }]);
+      // An import batch reports bad text per record (importRuns), so one bad record never refuses the rest.
+      const bad = textExemptKey !== undefined && pathOf(frame)[0] === textExemptKey ? null : textProblem(v);
+      if (bad) {
+        const field = shown(pathOf(frame)) || part;
+        throw new HttpProblem(400, 'validation_failed', `${field} ${bad}`, [{ field, message: bad }]);
+      }
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
     if (depth + 1 > maxDepth && part === 'body') {
       const message = `nests deeper than ${maxDepth} levels of arrays and objects`;
-      throw new HttpProblem(400, 'validation_failed', `request body ${message} (at ${field()}); flatten it or store it as a string`, [
-        { field: field(), message, limit: maxDepth },
+      const field = shown(pathOf(frame)) || part;
+      throw new HttpProblem(400, 'validation_failed', `request body ${message} (at ${field}); flatten it or store it as a string`, [
+        { field, message, limit: maxDepth },
       ]);
     }
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, path: [...path, i] });
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, key: i, parent: frame });
       continue;
     }
     for (const key of Object.keys(v)) {
-      const bad = textChecked ? textProblem(key) : null;
+      const bad = textExemptKey !== undefined && pathOf(frame)[0] === textExemptKey ? null : textProblem(key);
       if (bad) {
-        const where = shown([...path, JSON.stringify(key)]);
+        const where = shown(pathOf(frame, JSON.stringify(key)));
         throw new HttpProblem(400, 'validation_failed', `the key ${where} ${bad}`, [{ field: where, message: bad }]);
       }
-      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, path: [...path, key] });
+      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, key, parent: frame });
     }
   }
 }

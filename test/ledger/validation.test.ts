@@ -48,8 +48,21 @@ const cases = (): Case[] => [
     ['"loud"', 'trace, debug, info, warn, error, fatal'],
   ],
   ['bad at', () => run.event('t', {}, { at: 'noon' }), 'events.0.at', ['events.0.at', '"noon"', 'ISO 8601']],
-  ['undefined in body', () => run.event('t', { x: undefined } as never), 'events.0.body', ['events.0.body', 'undefined', 'must be JSON']],
-  ['bigint in body', () => run.event('t', { n: 1n } as never), 'events.0.body', ['bigint', 'must be JSON']],
+  [
+    'undefined in body',
+    () => run.event('t', { x: undefined } as never),
+    'events.0.body.x',
+    ['events.0.body.x', 'undefined', 'must be JSON'],
+  ],
+  ['bigint in body', () => run.event('t', { n: 1n } as never), 'events.0.body.n', ['bigint', 'must be JSON']],
+  ['Date deep in body', () => run.event('t', { a: [1, { at: new Date(0) }] } as never), 'events.0.body.a.1.at', ['must be JSON']],
+  [
+    // The library bounds nesting itself (the HTTP layer has its own, stricter, body limit).
+    'body nested 101 levels',
+    () => run.event('t', JSON.parse('['.repeat(101) + ']'.repeat(101)) as never),
+    'events.0.body' + '.0'.repeat(100),
+    ['nests deeper than 100 levels'],
+  ],
   ['empty batch', () => run.events([]), 'events', ['events', 'got []', '1–1000']],
   ['batch of 1001', () => run.events(Array.from({ length: 1001 }, () => ({ type: 't' }))), 'events', ['events', '1–1000']],
   [
