@@ -39,7 +39,8 @@ export function libraryAppend(label: string, source: LedgerSource, batchSize: nu
       const runs: RunHandle[] = [];
       const lines: number[] = [];
       for (let w = 0; w < concurrency; w++) {
-        runs.push(await ledger.startRun({ job: JOB, subject: subjectOf(w), trigger: TRIGGER }));
+        // A subject per run, as for the raw baseline's runs (sessions of one worker each must not share one).
+        runs.push(await ledger.startRun({ job: JOB, subject: subjectOf(nextLifecycle()), trigger: TRIGGER }));
         lines.push(0);
       }
       return {

@@ -55,6 +55,8 @@ export interface Measurement {
   clientCpuMs: number;
   /** CPU time of the session's server processes during the window (ms), when observable. */
   serverCpuMs?: number;
+  /** The part of serverCpuMs spent in application server processes (keys < 0), not the database. */
+  appServerCpuMs?: number;
 }
 
 const cpuMs = () => {
@@ -101,12 +103,17 @@ export async function measure(session: Session, concurrency: number, warmupMs: n
   if (rejected) throw rejected.reason;
   const [s0, s1] = (await server) ?? [];
   // A connection opened during the window counts from zero.
-  const serverCpuMs = s0 && s1 ? [...s1].reduce((sum, [pid, ms]) => sum + ms - (s0.get(pid) ?? 0), 0) : undefined;
+  const cpuOf = (keep: (pid: number) => boolean) =>
+    s0 && s1 ? [...s1].filter(([pid]) => keep(pid)).reduce((sum, [pid, ms]) => sum + ms - (s0.get(pid) ?? 0), 0) : undefined;
+  const serverCpuMs = cpuOf(() => true);
+  // Application servers (bench/http) are keyed by their negated pid; database backends by pid.
+  const appServerCpuMs = s1 && [...s1.keys()].some((pid) => pid < 0) ? cpuOf((pid) => pid < 0) : undefined;
   return {
     ops,
     seconds: durationMs / 1000,
     clientCpuMs: (clientEnd ?? cpuMs()) - (clientStart ?? cpuMs()),
     ...(serverCpuMs !== undefined ? { serverCpuMs } : {}),
+    ...(appServerCpuMs !== undefined ? { appServerCpuMs } : {}),
   };
 }
 

@@ -30,7 +30,8 @@ export function resultTable(results: ComparisonResult[]): string {
       c.variants.map(
         (v) =>
           `| ${c.title} | ${v.label} | ${fmt(v.median)} ${c.unit} | ${fmt(Math.min(...v.samples))} – ${fmt(Math.max(...v.samples))} | ` +
-          `${v.clientCpuPerOp.toFixed(2)}${v.serverCpuPerOp === undefined ? '' : ` + ${v.serverCpuPerOp.toFixed(2)}`} |`,
+          `${v.clientCpuPerOp.toFixed(2)}${v.serverCpuPerOp === undefined ? '' : ` + ${v.serverCpuPerOp.toFixed(2)}`}` +
+          `${v.appServerCpuPerOp === undefined ? '' : ` (app server ${v.appServerCpuPerOp.toFixed(2)})`} |`,
       ),
     ),
     '',

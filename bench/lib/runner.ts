@@ -17,6 +17,8 @@ export interface VariantResult {
   /** Median CPU time per op (ms) of this process and, on PostgreSQL, of its server processes. */
   clientCpuPerOp: number;
   serverCpuPerOp?: number;
+  /** The application server process's share of serverCpuPerOp (bench/http). */
+  appServerCpuPerOp?: number;
 }
 
 export interface RatioResult {
@@ -42,7 +44,7 @@ const rotate = <T>(items: T[], by: number): T[] => items.map((_, i) => items[(i 
 
 export async function runComparisons(comparisons: Comparison[], settings: Settings, log: Log): Promise<ComparisonResult[]> {
   const samples = new Map<string, number[]>();
-  const cpu = new Map<string, { client: number[]; server: number[] }>();
+  const cpu = new Map<string, { client: number[]; server: number[]; app: number[] }>();
   const key = (c: Comparison, v: string) => `${c.id}\u0000${v}`;
   for (let r = 0; r < settings.repeats; r++) {
     for (const c of comparisons) {
@@ -58,9 +60,10 @@ export async function runComparisons(comparisons: Comparison[], settings: Settin
         const list = samples.get(key(c, v.name)) ?? [];
         list.push(rate);
         samples.set(key(c, v.name), list);
-        const costs = cpu.get(key(c, v.name)) ?? { client: [], server: [] };
+        const costs = cpu.get(key(c, v.name)) ?? { client: [], server: [], app: [] };
         costs.client.push(m.clientCpuMs / m.ops);
         if (m.serverCpuMs !== undefined) costs.server.push(m.serverCpuMs / m.ops);
+        if (m.appServerCpuMs !== undefined) costs.app.push(m.appServerCpuMs / m.ops);
         cpu.set(key(c, v.name), costs);
         log(
           `  repeat ${r + 1}/${settings.repeats}  ${c.title.padEnd(34)} ${v.label.padEnd(28)} ${rate.toFixed(0).padStart(8)} ${c.unit}` +
@@ -83,6 +86,7 @@ export async function runComparisons(comparisons: Comparison[], settings: Settin
         median: median(s),
         clientCpuPerOp: median(costs.client),
         ...(costs.server.length ? { serverCpuPerOp: median(costs.server) } : {}),
+        ...(costs.app.length ? { appServerCpuPerOp: median(costs.app) } : {}),
       };
     }),
     ratios: c.ratios.map((spec) => {

@@ -30,12 +30,12 @@ describe('runledger CLI in shell pipelines', { timeout: 240_000 }, () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(json<{ applied: string[]; current: string }>(first.stdout)).toMatchObject({
-      applied: ['0001_init.sql'],
-      current: '0001_init.sql',
+      applied: ['0001_init.sql', '0002_write_path.sql'],
+      current: '0002_write_path.sql',
     });
     const again = await cli('migrate');
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/applied: nothing \(up to date\)\ncurrent: 0001_init.sql/);
+    expect(again.stdout).toMatch(/applied: nothing \(up to date\)\ncurrent: 0002_write_path.sql/);
   });
 
   it('start, event and complete from a bash pipeline; a finish without notes keeps them (seed 002)', async () => {
