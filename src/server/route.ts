@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 
 import type { SqlLedger } from '../ledger/ledger.js';
-import { nsQuery } from './schemas.js';
+import { nsQuery, zodValidatorCompiler } from './schemas.js';
 import type { Scope } from './tokens.js';
 
 declare module 'fastify' {
@@ -41,6 +41,13 @@ export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType,
   /** Query schema; must include `namespace`. Defaults to `{ namespace? }`. */
   query?: Q;
   body?: B;
+  /**
+   * The handler passes the body to a ledger method that validates it with this same
+   * schema (with the same messages): the server then only checks the envelope — a JSON
+   * object, and for `events` its one field — instead of validating every field twice.
+   * The schema still documents the route.
+   */
+  bodyValidatedByLedger?: z.ZodType;
   responses: Record<number, string>;
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
 }
@@ -62,6 +69,12 @@ export function defineRoute<
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.body ? { body: spec.body } : {}),
     },
+    ...(spec.bodyValidatedByLedger
+      ? {
+          validatorCompiler: (req: { schema: unknown; httpPart?: string }) =>
+            zodValidatorCompiler(req.httpPart === 'body' ? { ...req, schema: spec.bodyValidatedByLedger } : req),
+        }
+      : {}),
     handler: async (request, reply) => {
       const q = request.query as { namespace?: string };
       const ledger = q.namespace && q.namespace !== root.namespace ? root.inNamespace(q.namespace) : root;

@@ -44,6 +44,36 @@ describe('malformed requests', () => {
     }
   });
 
+  it('bodies the ledger validates (server checks only the envelope) still fail field by field, as 400s that store nothing', async () => {
+    const run = await ledger.startRun({ job: 'envelope', subject: 's' });
+    const json = { 'content-type': 'application/json' };
+    const cases: [string, string, string, RegExp][] = [
+      ['/v1/runs', '{"job":""}', 'job', /job must be 1–200 characters/],
+      ['/v1/runs', '{"job":"j","leaseS":0}', 'leaseS', /leaseS must be 1–604800/],
+      [`/v1/runs/${run.id}/events`, '{"events":[{"type":"t","level":"loud"}]}', 'events.0.level', /"loud"/],
+      [`/v1/runs/${run.id}/events`, '{"events":"x"}', 'events', /events must be an array/],
+      [`/v1/runs/${run.id}/events`, '{"events":[{"type":"t"}],"extra":1}', '', /unknown field\(s\) extra/],
+      [`/v1/runs/${run.id}/complete`, '{"outptu":1}', '', /unknown field\(s\) outptu/],
+      [`/v1/runs/${run.id}/fail`, '{"error":{}}', 'error.message', /error\.message/],
+      [`/v1/runs/${run.id}/cancel`, '{"reason":5}', 'reason', /reason/],
+      [`/v1/runs/${run.id}/checkpoints`, '{"name":"c","metadata":"x"}', 'metadata', /metadata/],
+      [`/v1/runs/${run.id}/complete`, '[1]', 'body', /request body must be a JSON object/],
+    ];
+    for (const [path, body, field, message] of cases) {
+      const p = expectProblem(await call('POST', path, body, json), 400, 'validation_failed');
+      expect(p.detail, `${path} ${body}`).toMatch(message);
+      if (field)
+        expect(
+          (p.errors as { field?: string }[]).map((e) => e.field),
+          `${path} ${body}`,
+        ).toContain(field);
+    }
+    const after = await ledger.getRun(run.id);
+    expect(after.status).toBe('running');
+    expect(after.lastSeq).toBe(run.run.lastSeq);
+    expect(await run.listCheckpoints()).toEqual([]);
+  });
+
   it('prototype poisoning in JSON is refused with 400', async () => {
     const res = await call('POST', '/v1/runs', '{"job":"j","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
     expectProblem(res, 400, 'validation_failed');

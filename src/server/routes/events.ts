@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { SqlLedger } from '../../ledger/ledger.js';
 import type { ServerMetrics } from '../metrics.js';
 import { defineRoute } from '../route.js';
-import { appendEventsBody, listEventsQuery, runParams } from '../schemas.js';
+import { appendEventsBody, appendEventsEnvelope, listEventsQuery, runParams } from '../schemas.js';
 
 export function registerEventRoutes(app: FastifyInstance, root: SqlLedger, metrics: ServerMetrics) {
   defineRoute(app, root, {
@@ -15,9 +15,10 @@ export function registerEventRoutes(app: FastifyInstance, root: SqlLedger, metri
     summary: 'Append up to 1000 events in one transaction; a repeated key returns its original seq',
     params: runParams,
     body: appendEventsBody,
+    bodyValidatedByLedger: appendEventsEnvelope,
     responses: { 200: '{ results: [{ seq, key?, duplicate }] }', 409: 'key_conflict or run_finished' },
     async handler({ params, body, ledger }) {
-      const results = await ledger.run(params.id).events(body.events);
+      const results = await ledger.run(params.id).events(body.events as never);
       metrics.eventsAdded(results.filter((r) => !r.duplicate).length);
       return { results };
     },

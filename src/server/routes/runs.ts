@@ -11,6 +11,7 @@ import {
   completeBody,
   failBody,
   heartbeatBody,
+  ledgerValidatedBody,
   listRunsQuery,
   retryBody,
   runParams,
@@ -44,6 +45,7 @@ export function registerRunRoutes(app: FastifyInstance, root: SqlLedger, metrics
     tag: 'runs',
     summary: 'Create (and by default start) a run; idempotent on id',
     body: startRunBody,
+    bodyValidatedByLedger: ledgerValidatedBody,
     responses: { 201: 'created', 200: 'an identical run with this id already existed', 409: 'id_conflict' },
     async handler({ body, ledger, reply }) {
       const started = await ledger.startRun(body);
@@ -119,6 +121,10 @@ export function registerRunRoutes(app: FastifyInstance, root: SqlLedger, metrics
       summary,
       params: runParams,
       body,
+      // heartbeat's { progress } envelope is the server's own; the finishes are the library's schemas.
+      ...(action === 'complete' || action === 'fail' || action === 'cancel' || action === 'retry'
+        ? { bodyValidatedByLedger: ledgerValidatedBody }
+        : {}),
       responses: { 200: 'the run', 404: 'not_found', 409: 'invalid_transition or run_finished' },
       async handler({ params, body, ledger, reply }) {
         const run = ledger.run(params.id);
