@@ -46,8 +46,29 @@ const { values, positionals } = parseArgs({
     batch: { type: 'string' },
     only: { type: 'string' },
     json: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+
+if (values.help) {
+  console.log(`usage: npm run bench [-- <module>…] [options]
+
+Runs benchmark modules and prints a markdown report (BENCHMARKS.md explains each).
+modules: ${MODULES.map((m) => `\n  ${m.name.padEnd(8)} ${m.description}`).join('')}
+
+options:
+  --repeats N      interleaved repeats per variant (default 3; the median is reported)
+  --duration S     measured seconds per variant and repeat (default 3)
+  --warmup S       unmeasured seconds before each measurement (default 1)
+  --concurrency N  concurrent workers, and pool size on PostgreSQL (default 16)
+  --batch N        events per batch in append benchmarks (default 100)
+  --only A,B       only benchmarks whose id contains A or B (e.g. postgres, append/pglite-memory)
+  --json FILE      also write the raw samples as JSON
+
+RUNLEDGER_BENCH_DATABASE_URL overrides postgres://postgres@127.0.0.1:5432/test.
+RUNLEDGER_BENCH_PROFILE=DIR writes a CPU profile of the http module's server process to DIR.`);
+  process.exit(0);
+}
 
 const unknown = positionals.filter((p) => !MODULES.some((m) => m.name === p));
 if (unknown.length) {

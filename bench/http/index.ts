@@ -85,10 +85,11 @@ export const http: BenchModule = {
     ctx.onCleanup(() => server.stop());
     log(`  server listening at ${server.url} (pid ${server.child.pid})`);
 
-    const libSource: LedgerSource = async (concurrency) => {
-      const ledger = await openLedger({ url: PG_URL, schema: libSchema, poolSize: concurrency, migrate: false });
-      return { ledger, release: () => ledger.close(), serverCpu: backendCpu };
-    };
+    // One long-lived library ledger, as an application keeps its pool (and as the server
+    // keeps its own): both sides then run on connections of the same age.
+    const library = await openLedger({ url: PG_URL, schema: libSchema, poolSize: settings.concurrency, migrate: false });
+    ctx.onCleanup(() => library.close());
+    const libSource: LedgerSource = async () => ({ ledger: library, release: async () => {}, serverCpu: backendCpu });
     // The server process's CPU plus its PostgreSQL backends (it inherits PGAPPNAME).
     const httpServerCpu = async () => {
       const cpu = await backendCpu();

@@ -28,6 +28,8 @@ export interface OpenLedgerOptions {
   poolSize?: number;
   /** PostgreSQL: prepare hot statements once per connection (default true); false behind PgBouncer < 1.21 in transaction mode. */
   preparedStatements?: boolean;
+  /** PostgreSQL: seconds after which an idle pooled connection is replaced, renewing its cached plans (default 10; 0: never). */
+  connectionLifetimeS?: number;
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -65,7 +67,13 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     location = redact(url);
     let opened: Database | undefined;
     try {
-      opened = await openPgDatabase({ url, schema: opts.schema, max: opts.poolSize, preparedStatements: opts.preparedStatements });
+      opened = await openPgDatabase({
+        url,
+        schema: opts.schema,
+        max: opts.poolSize,
+        preparedStatements: opts.preparedStatements,
+        connectionLifetimeS: opts.connectionLifetimeS,
+      });
       await opened.query('select 1');
     } catch (err) {
       await opened?.close().catch(() => {});
