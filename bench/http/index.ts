@@ -155,6 +155,12 @@ export const http: BenchModule = {
         ],
       });
     }
+    // One unmeasured round of every variant first: a deployed server is warm (JIT-compiled,
+    // connections open, tables past their first rows); a fresh one spent its first repeat
+    // compiling. The library in this process gets the same round.
+    await runComparisons(comparisons, { ...settings, repeats: 1, warmupMs: 0, durationMs: 3000 }, (line) =>
+      log(line.replace(/repeat 1\/1/, 'warm-up   ')),
+    );
     const results = await runComparisons(comparisons, settings, log);
     await server.stop();
     return { comparisons: results, environment };

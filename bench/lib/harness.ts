@@ -92,22 +92,41 @@ export async function measure(session: Session, concurrency: number, warmupMs: n
       throw err;
     }
   };
-  const sample = (at: number) =>
-    new Promise<Map<number, number> | undefined>((resolve) =>
-      setTimeout(() => session.serverCpu!().then(resolve, () => resolve(undefined)), at - performance.now()),
-    );
-  const server = session.serverCpu ? Promise.all([sample(warmEnd), sample(end)]) : undefined;
+  // Server CPU: sampled every 250 ms through the window, so that a connection that closes
+  // inside it (pools renew connections) still counts up to its last sample; a connection
+  // opened inside the window counts from zero.
+  const perPid = new Map<number, { first: number; last: number }>();
+  let sampling = false;
+  const sampleOnce = async (inWindow: boolean) => {
+    const m = await session.serverCpu!().catch(() => undefined);
+    if (!m) return;
+    sampling = true;
+    for (const [pid, ms] of m) {
+      const seen = perPid.get(pid);
+      if (seen) seen.last = ms;
+      else perPid.set(pid, { first: inWindow ? 0 : ms, last: ms });
+    }
+  };
+  const server = session.serverCpu
+    ? (async () => {
+        await new Promise((r) => setTimeout(r, Math.max(0, warmEnd - performance.now())));
+        await sampleOnce(false);
+        while (performance.now() < end) {
+          await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, end - performance.now()))));
+          await sampleOnce(true);
+        }
+      })()
+    : undefined;
   // Let in-flight ops finish before the caller closes the session.
   const outcomes = await Promise.allSettled(Array.from({ length: concurrency }, (_, w) => worker(w)));
   const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (rejected) throw rejected.reason;
-  const [s0, s1] = (await server) ?? [];
-  // A connection opened during the window counts from zero.
+  await server;
   const cpuOf = (keep: (pid: number) => boolean) =>
-    s0 && s1 ? [...s1].filter(([pid]) => keep(pid)).reduce((sum, [pid, ms]) => sum + ms - (s0.get(pid) ?? 0), 0) : undefined;
+    sampling ? [...perPid].filter(([pid]) => keep(pid)).reduce((sum, [, c]) => sum + c.last - c.first, 0) : undefined;
   const serverCpuMs = cpuOf(() => true);
   // Application servers (bench/http) are keyed by their negated pid; database backends by pid.
-  const appServerCpuMs = s1 && [...s1.keys()].some((pid) => pid < 0) ? cpuOf((pid) => pid < 0) : undefined;
+  const appServerCpuMs = [...perPid.keys()].some((pid) => pid < 0) ? cpuOf((pid) => pid < 0) : undefined;
   return {
     ops,
     seconds: durationMs / 1000,

@@ -299,8 +299,11 @@ export function createClient(opts: ClientOptions): RunledgerClient {
     throw new ValidationError(`baseUrl must use http or https; got ${JSON.stringify(opts.baseUrl)}`, [
       { field: 'baseUrl', message: 'not http(s)' },
     ]);
+  const baseUrl = url.toString().replace(/\/+$/, '');
   const transport: Transport = {
-    baseUrl: url.toString().replace(/\/+$/, ''),
+    baseUrl,
+    origin: url.origin,
+    pathPrefix: baseUrl.slice(url.origin.length),
     token: opts.token,
     fetch: opts.fetch ?? globalThis.fetch.bind(globalThis),
     agent: opts.fetch ? undefined : newAgent(opts.timeoutMs ?? 60_000),

@@ -82,6 +82,9 @@ export function toLedgerError(status: number, body: ProblemBody): Error {
 export interface Transport {
   /** Origin plus any path prefix (a server behind a proxy at /runledger), without a trailing slash. */
   baseUrl: string;
+  /** `baseUrl` split once: the origin the pool connects to, and the path prefix of every request. */
+  origin: string;
+  pathPrefix: string;
   token?: string;
   /** Used for the event stream (tail), and for every call when the caller supplied it. */
   fetch: typeof fetch;
@@ -104,17 +107,16 @@ interface RawResponse {
 /** One attempt: the status and the whole body as text. Network failures throw. */
 async function send(
   t: Transport,
-  url: string,
+  path: string,
   method: RequestSpec['method'],
   headers: Record<string, string>,
   body: string | undefined,
 ): Promise<RawResponse> {
   if (t.agent) {
-    const { origin, pathname, search } = new URL(url);
-    const res = await t.agent.request({ origin, path: pathname + search, method, headers, body });
+    const res = await t.agent.request({ origin: t.origin, path: t.pathPrefix + path, method, headers, body });
     return { status: res.statusCode, text: await res.body.text() };
   }
-  const res = await t.fetch(url, { method, headers, body, signal: AbortSignal.timeout(t.timeoutMs) });
+  const res = await t.fetch(t.baseUrl + path, { method, headers, body, signal: AbortSignal.timeout(t.timeoutMs) });
   return { status: res.status, text: await res.text() };
 }
 
@@ -144,14 +146,21 @@ function causeCode(err: unknown): string | undefined {
   return undefined;
 }
 
-export function buildUrl(baseUrl: string, path: string, query?: Record<string, unknown>): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query ?? {})) {
-    if (v === undefined || v === null) continue;
-    params.set(k, Array.isArray(v) ? v.join(',') : String(v));
+/** `path?query` (query values: arrays as comma lists; undefined and null left out). */
+export function pathWithQuery(path: string, query?: Record<string, unknown>): string {
+  let qs = '';
+  if (query) {
+    for (const key in query) {
+      const v = query[key];
+      if (v === undefined || v === null) continue;
+      qs += `${qs ? '&' : '?'}${encodeURIComponent(key)}=${encodeURIComponent(Array.isArray(v) ? v.join(',') : String(v))}`;
+    }
   }
-  const qs = params.toString();
-  return `${baseUrl.replace(/\/+$/, '')}${path}${qs ? `?${qs}` : ''}`;
+  return path + qs;
+}
+
+export function buildUrl(baseUrl: string, path: string, query?: Record<string, unknown>): string {
+  return `${baseUrl.replace(/\/+$/, '')}${pathWithQuery(path, query)}`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,7 +168,7 @@ const backoff = (attempt: number) => Math.min(2000, 100 * 3 ** attempt) * (0.5 +
 
 /** Sends one request (retrying per the policy above) and parses the JSON answer. */
 export async function request<T>(t: Transport, spec: RequestSpec): Promise<JsonResponse<T>> {
-  const url = buildUrl(t.baseUrl, spec.path, spec.query);
+  const path = pathWithQuery(spec.path, spec.query);
   const headers: Record<string, string> = { accept: 'application/json, application/problem+json', ...spec.headers };
   if (t.token) headers.authorization = `Bearer ${t.token}`;
   let payload: string | undefined;
@@ -170,7 +179,7 @@ export async function request<T>(t: Transport, spec: RequestSpec): Promise<JsonR
   for (let attempt = 0; ; attempt++) {
     let res: RawResponse;
     try {
-      res = await send(t, url, spec.method, headers, payload);
+      res = await send(t, path, spec.method, headers, payload);
     } catch (err) {
       const neverSent = CONNECT_CODES.has(causeCode(err) ?? '');
       if (attempt < t.retries && (neverSent || spec.idempotent)) {

@@ -3,6 +3,8 @@
  * code, message) as the library in process, client-side ids, retries that are safe
  * because the calls are idempotent, and live tailing that survives a dropped connection.
  */
+import http from 'node:http';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -110,6 +112,49 @@ describe('createClient', () => {
     const res = await client.importRuns('legacy-client', records);
     expect(res).toMatchObject({ inserted: 1, invalid: 1 });
     expect((await client.importRuns('legacy-client', records)).duplicates).toBe(1);
+  });
+});
+
+describe('a server behind a path prefix', () => {
+  it('keeps the prefix of baseUrl on every call, with the query', async () => {
+    // A reverse proxy that serves runledger at /tools/runledger/ and strips the prefix.
+    const seen: string[] = [];
+    const target = new URL(server.url);
+    const proxy = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (!req.url?.startsWith('/tools/runledger/')) {
+        res.writeHead(404).end();
+        return;
+      }
+      const upstream = http.request(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: req.method,
+          path: req.url.slice('/tools/runledger'.length),
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as { port: number };
+    const prefixed = createClient({ baseUrl: `http://127.0.0.1:${port}/tools/runledger/`, namespace: 'prefixed' });
+    try {
+      const run = await prefixed.startRun({ job: 'behind-proxy' });
+      await run.event('step', { n: 1 });
+      expect((await prefixed.listRuns({ job: 'behind-proxy' })).runs.map((r) => r.id)).toEqual([run.id]);
+      expect(seen).toContain('POST /tools/runledger/v1/runs?namespace=prefixed');
+      expect(seen).toContain('GET /tools/runledger/v1/runs?job=behind-proxy&namespace=prefixed');
+    } finally {
+      await prefixed.close();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
 
