@@ -183,62 +183,66 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
 
   // Step 4: authentication, scope, namespace binding, rate limit — before the body is read.
-  app.addHook('onRequest', async (request: FastifyRequest, reply) => {
-    const need = request.routeOptions.config?.scope;
-    if (!need || need === 'public') return;
-    const raw = (request.query as { namespace?: unknown }).namespace;
-    const namespace = typeof raw === 'string' ? raw : 'default';
-    if (opts.auth === 'required') {
-      const header = request.headers.authorization;
-      const m = header ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null;
-      if (!m) {
-        reply.header('www-authenticate', 'Bearer realm="runledger"');
-        throw new HttpProblem(
-          401,
-          'unauthorized',
-          header ? 'the Authorization header must be "Bearer <token>"' : 'this request needs an Authorization: Bearer <token> header',
-        );
+  // With auth off and no rate limit there is nothing to check: no hook on the hot path.
+  if (opts.auth === 'required' || rateLimit)
+    app.addHook('onRequest', async (request: FastifyRequest, reply) => {
+      const need = request.routeOptions.config?.scope;
+      if (!need || need === 'public') return;
+      const raw = (request.query as { namespace?: unknown }).namespace;
+      const namespace = typeof raw === 'string' ? raw : 'default';
+      if (opts.auth === 'required') {
+        const header = request.headers.authorization;
+        const m = header ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null;
+        if (!m) {
+          reply.header('www-authenticate', 'Bearer realm="runledger"');
+          throw new HttpProblem(
+            401,
+            'unauthorized',
+            header ? 'the Authorization header must be "Bearer <token>"' : 'this request needs an Authorization: Bearer <token> header',
+          );
+        }
+        const who = await authenticate(ledger.database, m[1]);
+        if (!who) {
+          reply.header('www-authenticate', 'Bearer realm="runledger", error="invalid_token"');
+          throw new HttpProblem(401, 'unauthorized', 'the token is unknown or revoked');
+        }
+        if (!scopeAllows(who.scope, need))
+          throw new HttpProblem(
+            403,
+            'forbidden',
+            `this token has scope ${who.scope}; ${request.method} ${request.routeOptions.url} needs ${need}`,
+            [{ field: 'scope', message: `needs ${need}`, have: who.scope, need }],
+          );
+        const requested = raw === undefined ? 'default' : raw;
+        if (requested !== who.namespace)
+          throw new HttpProblem(
+            403,
+            'forbidden',
+            `this token is bound to namespace ${who.namespace}; the request is for namespace ${typeof requested === 'string' ? requested : JSON.stringify(requested)}`,
+            [{ field: 'namespace', message: `must be ${who.namespace}` }],
+          );
+        request.identity = { tokenId: who.id, namespace: who.namespace, scope: who.scope };
       }
-      const who = await authenticate(ledger.database, m[1]);
-      if (!who) {
-        reply.header('www-authenticate', 'Bearer realm="runledger", error="invalid_token"');
-        throw new HttpProblem(401, 'unauthorized', 'the token is unknown or revoked');
+      if (rateLimit) {
+        const decision = await rateLimit({
+          tokenId: request.identity?.tokenId ?? null,
+          namespace,
+          ip: request.ip,
+          scope: need,
+        });
+        if (!decision.allowed) {
+          if (decision.retryAfterS !== undefined) reply.header('retry-after', String(Math.ceil(decision.retryAfterS)));
+          throw new HttpProblem(429, 'rate_limited', 'too many requests; slow down and retry later');
+        }
       }
-      if (!scopeAllows(who.scope, need))
-        throw new HttpProblem(
-          403,
-          'forbidden',
-          `this token has scope ${who.scope}; ${request.method} ${request.routeOptions.url} needs ${need}`,
-          [{ field: 'scope', message: `needs ${need}`, have: who.scope, need }],
-        );
-      const requested = raw === undefined ? 'default' : raw;
-      if (requested !== who.namespace)
-        throw new HttpProblem(
-          403,
-          'forbidden',
-          `this token is bound to namespace ${who.namespace}; the request is for namespace ${typeof requested === 'string' ? requested : JSON.stringify(requested)}`,
-          [{ field: 'namespace', message: `must be ${who.namespace}` }],
-        );
-      request.identity = { tokenId: who.id, namespace: who.namespace, scope: who.scope };
-    }
-    if (rateLimit) {
-      const decision = await rateLimit({
-        tokenId: request.identity?.tokenId ?? null,
-        namespace,
-        ip: request.ip,
-        scope: need,
-      });
-      if (!decision.allowed) {
-        if (decision.retryAfterS !== undefined) reply.header('retry-after', String(Math.ceil(decision.retryAfterS)));
-        throw new HttpProblem(429, 'rate_limited', 'too many requests; slow down and retry later');
-      }
-    }
-  });
+    });
 
   if (opts.auth === 'required') endStreamsOfRevokedTokens(app, ledger.database, { everyMs: opts.stream?.recheckMs ?? 5000 });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback-style hooks (not async): they run on every request, and skip a promise each.
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   // Step 5: one error handler for everything.
@@ -272,8 +276,9 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     closing = true;
     for (const stop of [...streams]) stop();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onClose', async () => {
     ledger.changes.off('change', countChange);

@@ -102,12 +102,17 @@ export function registerLimits(app: FastifyInstance, opts: LimitOptions = {}): v
   const maxDepth = opts.jsonDepth ?? DEFAULT_JSON_DEPTH;
   if (!Number.isInteger(maxDepth) || maxDepth < 2)
     throw new RangeError(`jsonDepth must be a whole number ≥ 2; got ${JSON.stringify(maxDepth)}`);
-  app.addHook('preValidation', async (request) => {
-    checkRequestValue(request.params, 'params', maxDepth);
-    checkRequestValue(request.query, 'query', maxDepth);
-    if (request.body !== undefined) {
-      checkRequestValue(request.body, 'body', maxDepth, request.routeOptions.url === '/v1/imports' ? 'runs' : undefined);
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      checkRequestValue(request.params, 'params', maxDepth);
+      checkRequestValue(request.query, 'query', maxDepth);
+      if (request.body !== undefined) {
+        checkRequestValue(request.body, 'body', maxDepth, request.routeOptions.url === '/v1/imports' ? 'runs' : undefined);
+      }
+    } catch (err) {
+      return done(err as Error);
     }
+    done();
   });
 }
 

@@ -10,7 +10,7 @@
  *   one NOTIFY at a time, at most every NOTIFY_COALESCE_MS, carries every change since
  *   the previous one; and it commits asynchronously (a NOTIFY assigns a transaction id,
  *   so a synchronous commit would wait for a WAL flush that a wake-up does not need).
- *   Under load this keeps NOTIFY to ~100/s instead of one per write.
+ *   Under load this keeps NOTIFY to ~40/s instead of one per write.
  *   Writes by a library process that runs no server send no NOTIFY; streams pick those
  *   up at their safety re-check (every few seconds), as they do after a lost LISTEN
  *   connection.
@@ -23,7 +23,7 @@ export const NOTIFY_CHANNEL = 'runledger_changes';
 // PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 const MAX_PAYLOAD = 7000;
 /** Changes made within this window share one NOTIFY: a little latency for other servers' tails. */
-export const NOTIFY_COALESCE_MS = 10;
+export const NOTIFY_COALESCE_MS = 25;
 
 interface Payload {
   /** Schema: one database may hold several ledgers (tests use a schema each). */
