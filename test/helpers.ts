@@ -20,11 +20,11 @@ export const viaHttp = process.env.RUNLEDGER_TEST_VIA === 'http';
 const schemas: string[] = [];
 
 /** A fresh, empty ledger in process, whatever RUNLEDGER_TEST_VIA says (for tests of the server itself). */
-export async function freshStore(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
+export async function freshStore(opts: { poolSize?: number; connectionLifetimeS?: number } = {}): Promise<OpenedLedger> {
   if (BACKEND === 'postgres') {
     const schema = `t_${randomBytes(6).toString('hex')}`;
     schemas.push(schema);
-    return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 5 });
+    return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 5, connectionLifetimeS: opts.connectionLifetimeS });
   }
   return openLedger({ dataDir: 'memory://' });
 }
@@ -68,7 +68,7 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
 }
 
 /** A fresh, empty ledger on the selected backend (over HTTP when RUNLEDGER_TEST_VIA=http). */
-export async function freshLedger(opts: { poolSize?: number } = {}): Promise<OpenedLedger> {
+export async function freshLedger(opts: { poolSize?: number; connectionLifetimeS?: number } = {}): Promise<OpenedLedger> {
   const ledger = await freshStore(opts);
   if (!viaHttp) return ledger;
   // The reaper is left to the tests (reapIntervalS 0), as in process.
