@@ -30,6 +30,7 @@ import { endStreamsOfRevokedTokens } from './stream-auth.js';
 import { authenticate, type Scope, scopeAllows } from './tokens.js';
 
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Who is calling: null when auth is off. */
 export interface Identity {
@@ -74,6 +75,12 @@ export interface BuildServerOptions {
   crossProcessNotify?: boolean;
   /** /readyz: how long `select 1` may take (default 2000 ms). */
   readyTimeoutMs?: number;
+  /**
+   * Longest time a client may take to send a whole request, headers and body (default
+   * 60 000 ms; 0: no limit). A slower one is answered 408 and its connection closed, so
+   * trickled bodies cannot hold connections and memory for ever.
+   */
+  requestTimeoutMs?: number;
 }
 
 declare module 'fastify' {
@@ -102,9 +109,23 @@ function packageVersion(): string {
 export async function buildServer(opts: BuildServerOptions): Promise<FastifyInstance> {
   const { ledger } = opts;
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!Number.isInteger(requestTimeout) || requestTimeout < 0)
+    throw new RangeError(`requestTimeoutMs must be a whole number of ms ≥ 0; got ${JSON.stringify(opts.requestTimeoutMs)}`);
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit,
+    requestTimeout,
+    // Node checks request deadlines every connectionsCheckingInterval (30 s by default):
+    // check often enough that the limit holds to within a quarter of itself.
+    ...(requestTimeout > 0
+      ? {
+          http: {
+            headersTimeout: Math.min(60_000, requestTimeout),
+            connectionsCheckingInterval: Math.min(5000, Math.max(50, Math.floor(requestTimeout / 4))),
+          },
+        }
+      : {}),
     // Run ids are up to 128 characters and subjects up to 1024 (URL-encoded: 3 × that).
     routerOptions: { maxParamLength: 8192 },
     ...frameworkErrorOptions(),

@@ -132,14 +132,16 @@ export function frameworkErrorOptions(): Pick<FastifyServerOptions, 'frameworkEr
         socket.destroy();
         return;
       }
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       const body = JSON.stringify(
         problem(
           status,
           'validation_failed',
           status === 431
             ? 'the request line and headers exceed 16 KB; send long filters in fewer, shorter parameters'
-            : 'malformed HTTP request',
+            : status === 408
+              ? 'the request did not arrive in time: the whole request, body included, must be sent within the server’s request timeout'
+              : 'malformed HTTP request',
         ),
       );
       socket.end(

@@ -26,6 +26,8 @@ export interface StartServerOptions {
   /** pino options; default: JSON logs at info to stdout. */
   logger?: boolean | object;
   bodyLimit?: number;
+  /** Longest time a client may take to send a request, body included (default 60 000 ms; see buildServer). */
+  requestTimeoutMs?: number;
   /** Per-token rate limit; default 100/s (bursts of 200) with auth, none without (see buildServer). */
   rateLimit?: BuildServerOptions['rateLimit'];
   /** Dashboard folder; default `<package root>/dist/web` when built. `false` serves none. */
@@ -76,6 +78,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     auth,
     logger: opts.logger ?? true,
     bodyLimit: opts.bodyLimit,
+    requestTimeoutMs: opts.requestTimeoutMs,
     rateLimit: opts.rateLimit,
     webRoot,
     stream: opts.stream,

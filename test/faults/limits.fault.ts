@@ -3,6 +3,8 @@
  * accepted, one more is refused with the documented status and a problem naming the
  * field and the limit, and nothing is stored by a refused request.
  */
+import net from 'node:net';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildServer, createToken, LIMITS, type OpenedLedger } from '../../src/index.js';
@@ -204,6 +206,43 @@ describe(`limits (${BACKEND})`, () => {
       await app.close();
       app = await buildServer({ ledger, auth: 'off' });
       call = api(app);
+    }
+  });
+
+  it('request time: a body trickled slower than the request timeout is answered 408 and its connection closed; nothing is stored', async () => {
+    const slow = await buildServer({ ledger, auth: 'off', requestTimeoutMs: 400 });
+    const port = await freePort();
+    await slow.listen({ port, host: '127.0.0.1' });
+    try {
+      const before = (await ledger.listRuns({ job: 'slow-body' })).runs.length;
+      const started = Date.now();
+      const answer = await new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1');
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('close', () => resolve({ text, closed: true }));
+        // Headers promise 40 bytes; half the body arrives, the rest never does.
+        socket.write('POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"job":"slow-');
+        setTimeout(() => reject(new Error(`no answer after 10 s; got ${JSON.stringify(text)}`)), 10_000).unref();
+      });
+      expect(answer.text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(answer.text).toMatch(/content-type: application\/problem\+json/i);
+      expect(answer.text).toContain('"code":"validation_failed"');
+      expect(answer.closed).toBe(true);
+      // Within the timeout and Node's checking interval (a quarter of it), with slack for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect((await ledger.listRuns({ job: 'slow-body' })).runs.length).toBe(before);
+      // A request sent in time is served as usual.
+      const ok = await fetch(`http://127.0.0.1:${port}/v1/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ job: 'fast-body' }),
+      });
+      expect(ok.status).toBe(201);
+    } finally {
+      await slow.close();
     }
   });
 });
