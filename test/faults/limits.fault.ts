@@ -37,6 +37,20 @@ afterAll(async () => {
 
 const nest = (depth: number): unknown => (depth === 0 ? 1 : { a: nest(depth - 1) });
 
+/** Over a raw socket: headers promise a 40-byte body, half of it arrives, the rest never does. */
+function sendHalfABody(port: number): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => (text += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ text, closed: true }));
+    socket.write('POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"job":"slow-');
+    setTimeout(() => reject(new Error(`no answer after 10 s; got ${JSON.stringify(text)}`)), 10_000).unref();
+  });
+}
+
 describe(`limits (${BACKEND})`, () => {
   it('body size: the default is 10 MB; a larger body is 413 payload_too_large naming the limit; the limit is configurable', async () => {
     const id = await fresh();
@@ -216,17 +230,7 @@ describe(`limits (${BACKEND})`, () => {
     try {
       const before = (await ledger.listRuns({ job: 'slow-body' })).runs.length;
       const started = Date.now();
-      const answer = await new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
-        const socket = net.connect(port, '127.0.0.1');
-        let text = '';
-        socket.setEncoding('utf8');
-        socket.on('data', (chunk) => (text += chunk));
-        socket.on('error', reject);
-        socket.on('close', () => resolve({ text, closed: true }));
-        // Headers promise 40 bytes; half the body arrives, the rest never does.
-        socket.write('POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"job":"slow-');
-        setTimeout(() => reject(new Error(`no answer after 10 s; got ${JSON.stringify(text)}`)), 10_000).unref();
-      });
+      const answer = await sendHalfABody(port);
       expect(answer.text).toMatch(/^HTTP\/1\.1 408 /);
       expect(answer.text).toMatch(/content-type: application\/problem\+json/i);
       expect(answer.text).toContain('"code":"validation_failed"');
@@ -299,6 +303,21 @@ describe(`rate limit (${BACKEND})`, () => {
       await openLimited.close();
     }
   });
+
+  it.skipIf(BACKEND !== 'pglite')(
+    '`runledger serve --request-timeout-s N` sets the request timeout (408 over a real socket; backend-independent)',
+    async () => {
+      const server = await startServe(['--data-dir', 'memory://'], await freePort(), ['--request-timeout-s', '1']);
+      try {
+        const started = Date.now();
+        const answer = await sendHalfABody(Number(new URL(server.url).port));
+        expect(answer.text).toMatch(/^HTTP\/1\.1 408 /);
+        expect(Date.now() - started).toBeLessThan(8000);
+      } finally {
+        await server.stop();
+      }
+    },
+  );
 
   it.skipIf(BACKEND !== 'pglite')(
     '`runledger serve --rate-limit N` sets it (429 over a real socket; the option is backend-independent)',

@@ -13,6 +13,7 @@ interface ServeOptions {
   reapIntervalS: number;
   logLevel: string;
   rateLimit?: number;
+  requestTimeoutS: number;
 }
 
 export function register(program: Command): void {
@@ -30,6 +31,12 @@ export function register(program: Command): void {
       '--rate-limit <perSecond>',
       'requests per second per token, bursts of 2× (0: none); default 100 with tokens, none without',
       intOption('--rate-limit', 0, 1_000_000),
+    )
+    .option(
+      '--request-timeout-s <seconds>',
+      'a request must arrive whole, body included, within this time or is answered 408 (0: no limit)',
+      intOption('--request-timeout-s', 0, 86_400),
+      60,
     )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')
@@ -61,6 +68,7 @@ export function register(program: Command): void {
             port: o.port,
             auth: o.auth,
             reapIntervalS: o.reapIntervalS,
+            requestTimeoutMs: o.requestTimeoutS * 1000,
             logger: { level: o.logLevel },
             ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit === 0 ? false : { perSecond: o.rateLimit } } : {}),
           });
