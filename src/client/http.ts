@@ -159,10 +159,6 @@ export function pathWithQuery(path: string, query?: Record<string, unknown>): st
   return path + qs;
 }
 
-export function buildUrl(baseUrl: string, path: string, query?: Record<string, unknown>): string {
-  return `${baseUrl.replace(/\/+$/, '')}${pathWithQuery(path, query)}`;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const backoff = (attempt: number) => Math.min(2000, 100 * 3 ** attempt) * (0.5 + Math.random() / 2);
 

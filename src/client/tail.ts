@@ -5,7 +5,7 @@
  */
 import { isTerminal } from '../core/status.js';
 import type { LedgerEvent, RunStatus } from '../core/types.js';
-import { buildUrl, HttpError, request, toLedgerError, type Transport } from './http.js';
+import { HttpError, pathWithQuery, request, toLedgerError, type Transport } from './http.js';
 
 export interface TailOptions {
   /** Start after this seq (default 0: from the first event). */
@@ -64,7 +64,7 @@ export async function tailRun(t: Transport, namespace: string, runId: string, op
     try {
       const headers: Record<string, string> = { accept: 'text/event-stream', 'last-event-id': String(lastSeq) };
       if (t.token) headers.authorization = `Bearer ${t.token}`;
-      res = await t.fetch(buildUrl(t.baseUrl, path, { namespace }), { headers, signal: opts.signal });
+      res = await t.fetch(t.baseUrl + pathWithQuery(path, { namespace }), { headers, signal: opts.signal });
       if (res.status >= 400 && res.status !== 502 && res.status !== 503 && res.status !== 504) {
         const text = await res.text();
         let body: unknown;

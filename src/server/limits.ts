@@ -48,6 +48,8 @@ interface Frame {
   depth: number;
   key: string | number | null;
   parent: Frame | null;
+  /** Under the top-level key whose text is not checked here (textExemptKey). */
+  exempt: boolean;
 }
 
 function pathOf(frame: Frame | null, last?: string | number): (string | number)[] {
@@ -61,13 +63,12 @@ function pathOf(frame: Frame | null, last?: string | number): (string | number)[
  * validation_failed naming the field.
  */
 export function checkRequestValue(value: unknown, part: 'body' | 'query' | 'params', maxDepth: number, textExemptKey?: string): void {
-  const stack: Frame[] = [{ v: value, depth: 0, key: null, parent: null }];
+  const stack: Frame[] = [{ v: value, depth: 0, key: null, parent: null, exempt: false }];
   while (stack.length) {
     const frame = stack.pop()!;
     const { v, depth } = frame;
     if (typeof v === 'string') {
-      // An import batch reports bad text per record (importRuns), so one bad record never refuses the rest.
-      const bad = textExemptKey !== undefined && pathOf(frame)[0] === textExemptKey ? null : textProblem(v);
+      const bad = frame.exempt ? null : textProblem(v);
       if (bad) {
         const field = shown(pathOf(frame)) || part;
         throw new HttpProblem(400, 'validation_failed', `${field} ${bad}`, [{ field, message: bad }]);
@@ -83,16 +84,18 @@ export function checkRequestValue(value: unknown, part: 'body' | 'query' | 'para
       ]);
     }
     if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, key: i, parent: frame });
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, key: i, parent: frame, exempt: frame.exempt });
       continue;
     }
     for (const key of Object.keys(v)) {
-      const bad = textExemptKey !== undefined && pathOf(frame)[0] === textExemptKey ? null : textProblem(key);
+      const bad = frame.exempt ? null : textProblem(key);
       if (bad) {
         const where = shown(pathOf(frame, JSON.stringify(key)));
         throw new HttpProblem(400, 'validation_failed', `the key ${where} ${bad}`, [{ field: where, message: bad }]);
       }
-      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, key, parent: frame });
+      // An import batch reports bad text per record (importRuns), so one bad record never refuses the rest.
+      const exempt = frame.exempt || (frame.parent === null && key === textExemptKey);
+      stack.push({ v: (v as Record<string, unknown>)[key], depth: depth + 1, key, parent: frame, exempt });
     }
   }
 }

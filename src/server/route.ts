@@ -42,12 +42,12 @@ export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType,
   query?: Q;
   body?: B;
   /**
-   * The handler passes the body to a ledger method that validates it with this same
-   * schema (with the same messages): the server then only checks the envelope — a JSON
-   * object, and for `events` its one field — instead of validating every field twice.
-   * The schema still documents the route.
+   * Set when the handler passes the body to a ledger method that validates it with the
+   * `body` schema itself (same messages): the server then enforces only this envelope —
+   * e.g. "a JSON object", or `{ events }` — instead of validating every field twice.
+   * `body` still documents the route.
    */
-  bodyValidatedByLedger?: z.ZodType;
+  bodyEnvelope?: z.ZodType;
   responses: Record<number, string>;
   handler(ctx: RouteContext<P, Q, B>): Promise<unknown>;
 }
@@ -69,10 +69,10 @@ export function defineRoute<
       ...(spec.params ? { params: spec.params } : {}),
       ...(spec.body ? { body: spec.body } : {}),
     },
-    ...(spec.bodyValidatedByLedger
+    ...(spec.bodyEnvelope
       ? {
           validatorCompiler: (req: { schema: unknown; httpPart?: string }) =>
-            zodValidatorCompiler(req.httpPart === 'body' ? { ...req, schema: spec.bodyValidatedByLedger } : req),
+            zodValidatorCompiler(req.httpPart === 'body' ? { ...req, schema: spec.bodyEnvelope } : req),
         }
       : {}),
     handler: async (request, reply) => {

@@ -52,8 +52,11 @@ export const startRunBody = startRunSchema;
 export const updateRunBody = updateRunSchema.omit({ ifVersion: true });
 export const heartbeatBody = z.strictObject({ progress: json.optional() });
 export const appendEventsBody = z.strictObject({ events: eventBatchSchema });
-/** What the server checks of a body the ledger validates (route.ts `bodyValidatedByLedger`). */
-export const ledgerValidatedBody = z.custom<Record<string, unknown>>(() => true);
+/**
+ * Envelopes of bodies that the ledger validates (route.ts `bodyEnvelope`). "A JSON object"
+ * is checked by zodValidatorCompiler before any body schema runs.
+ */
+export const anyObjectEnvelope = z.custom<Record<string, unknown>>(() => true);
 export const appendEventsEnvelope = z.strictObject({ events: z.custom<unknown[]>(() => true) });
 export const checkpointBody = checkpointInputSchema;
 export const completeBody = completeSchema;

@@ -56,9 +56,9 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     // Connections are renewed so that their cached generic plans are too. A plan made while
     // `runs` was small can pick an index that merely starts with namespace over the primary
     // key (the costs tie on a small table) and keep walking that index as the table grows:
-    // on a young database, a server's long-lived connections ran lifecycles 1.5× and event
-    // batches 4× slower than fresh ones. Reconnecting 16 connections every 10 s costs
-    // next to nothing; a connection in use (a LISTEN) is replaced only when released.
+    // on a young database, long-lived connections ran lifecycles 1.5× slower than fresh
+    // ones. The price is one reconnect per connection every 10 s; a connection in use
+    // (a LISTEN) is replaced only when released.
     maxLifetimeSeconds: opts.connectionLifetimeS ?? 10,
     // Every connection sees only our schema, so the same SQL runs in any schema.
     options: opts.schema ? `-c search_path=${quoteIdent(opts.schema)}` : undefined,

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 
 import type { SqlLedger } from '../../ledger/ledger.js';
 import { defineRoute } from '../route.js';
-import { checkpointBody, checkpointParams, ledgerValidatedBody, runParams } from '../schemas.js';
+import { anyObjectEnvelope, checkpointBody, checkpointParams, runParams } from '../schemas.js';
 
 export function registerCheckpointRoutes(app: FastifyInstance, root: SqlLedger) {
   defineRoute(app, root, {
@@ -14,7 +14,7 @@ export function registerCheckpointRoutes(app: FastifyInstance, root: SqlLedger) 
     summary: 'Write a checkpoint (immutable, content-hashed)',
     params: runParams,
     body: checkpointBody,
-    bodyValidatedByLedger: ledgerValidatedBody,
+    bodyEnvelope: anyObjectEnvelope,
     responses: { 201: 'the checkpoint, created', 200: 'the same content was already stored', 409: 'other content under this name' },
     async handler({ params, body, ledger, reply }) {
       const { checkpoint, created } = await ledger.run(params.id).checkpoint(body);

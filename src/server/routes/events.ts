@@ -15,7 +15,7 @@ export function registerEventRoutes(app: FastifyInstance, root: SqlLedger, metri
     summary: 'Append up to 1000 events in one transaction; a repeated key returns its original seq',
     params: runParams,
     body: appendEventsBody,
-    bodyValidatedByLedger: appendEventsEnvelope,
+    bodyEnvelope: appendEventsEnvelope,
     responses: { 200: '{ results: [{ seq, key?, duplicate }] }', 409: 'key_conflict or run_finished' },
     async handler({ params, body, ledger }) {
       const results = await ledger.run(params.id).events(body.events as never);

@@ -7,11 +7,11 @@ import type { ServerMetrics } from '../metrics.js';
 import { HttpProblem } from '../problem.js';
 import { defineRoute } from '../route.js';
 import {
+  anyObjectEnvelope,
   cancelBody,
   completeBody,
   failBody,
   heartbeatBody,
-  ledgerValidatedBody,
   listRunsQuery,
   retryBody,
   runParams,
@@ -45,7 +45,7 @@ export function registerRunRoutes(app: FastifyInstance, root: SqlLedger, metrics
     tag: 'runs',
     summary: 'Create (and by default start) a run; idempotent on id',
     body: startRunBody,
-    bodyValidatedByLedger: ledgerValidatedBody,
+    bodyEnvelope: anyObjectEnvelope,
     responses: { 201: 'created', 200: 'an identical run with this id already existed', 409: 'id_conflict' },
     async handler({ body, ledger, reply }) {
       const started = await ledger.startRun(body);
@@ -104,15 +104,17 @@ export function registerRunRoutes(app: FastifyInstance, root: SqlLedger, metrics
     },
   });
 
+  // [action, summary, body, envelope]: heartbeat's { progress } is the server's own schema;
+  // the finishes are the library's, which it validates itself.
   const transitions = [
-    ['start', 'Start a run: submitted → running, retrying → running', undefined],
-    ['heartbeat', 'Renew the lease; optional { progress }', heartbeatBody],
-    ['complete', 'Complete a run: { output?, statistics?, notes? }', completeBody],
-    ['fail', 'Fail a run: { error: { type?, message, details? }, statistics?, notes? }', failBody],
-    ['cancel', 'Cancel a run: { reason? }', cancelBody],
-    ['retry', 'running → retrying: { error? }', retryBody],
+    ['start', 'Start a run: submitted → running, retrying → running', undefined, undefined],
+    ['heartbeat', 'Renew the lease; optional { progress }', heartbeatBody, undefined],
+    ['complete', 'Complete a run: { output?, statistics?, notes? }', completeBody, anyObjectEnvelope],
+    ['fail', 'Fail a run: { error: { type?, message, details? }, statistics?, notes? }', failBody, anyObjectEnvelope],
+    ['cancel', 'Cancel a run: { reason? }', cancelBody, anyObjectEnvelope],
+    ['retry', 'running → retrying: { error? }', retryBody, anyObjectEnvelope],
   ] as const;
-  for (const [action, summary, body] of transitions) {
+  for (const [action, summary, body, bodyEnvelope] of transitions) {
     defineRoute(app, root, {
       method: 'POST',
       url: `/v1/runs/:id/${action}`,
@@ -121,10 +123,7 @@ export function registerRunRoutes(app: FastifyInstance, root: SqlLedger, metrics
       summary,
       params: runParams,
       body,
-      // heartbeat's { progress } envelope is the server's own; the finishes are the library's schemas.
-      ...(action === 'complete' || action === 'fail' || action === 'cancel' || action === 'retry'
-        ? { bodyValidatedByLedger: ledgerValidatedBody }
-        : {}),
+      ...(bodyEnvelope ? { bodyEnvelope } : {}),
       responses: { 200: 'the run', 404: 'not_found', 409: 'invalid_transition or run_finished' },
       async handler({ params, body, ledger, reply }) {
         const run = ledger.run(params.id);
