@@ -225,7 +225,10 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
   it('tails a live run: an appended event and the completion arrive without reload', async () => {
     await go(`#/runs/${demo.runIds.agentMdRunning}`);
     await poll(() => page.getByTestId('stream-state').innerText()).toContain('live');
+    // "live" means caught up: every event the run already had is on the page (the badge once
+    // showed as soon as the stream opened, before its backlog had arrived).
     const before = await page.locator('.events .event').count();
+    expect(before).toBe((await ledger.getRun(demo.runIds.agentMdRunning)).lastSeq);
     await ledger.run(demo.runIds.agentMdRunning).event('llm.response', { tokensOut: 4242 }, { level: 'info' });
     await page.locator('.events .event', { hasText: '4242' }).waitFor();
     expect(await page.locator('.events .event').count()).toBe(before + 1);

@@ -369,16 +369,25 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
   reloaders.current = { run: run.reload, checkpoints: checkpoints.reload, verify: verify.reload };
 
   const status = run.data?.status;
+  // The events the run had when the page read it: the stream is "live" only once it has
+  // delivered them, not as soon as its connection opens (the backlog follows the headers).
+  const backlogSeq = useRef(0);
   useEffect(() => {
     if (!status) return;
     setTerminal(TERMINAL.has(status));
     // A run that is already finished is read in pages; a live one is followed.
-    setMode((m) => m ?? (TERMINAL.has(status) ? 'paged' : 'stream'));
+    setMode((m) => {
+      if (m) return m;
+      backlogSeq.current = run.data?.lastSeq ?? 0;
+      return TERMINAL.has(status) ? 'paged' : 'stream';
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [status]);
 
   useEffect(() => {
     if (mode !== 'stream') return;
     let lastSeq = 0;
+    let open = false;
     const stop = followEvents(
       ns,
       id,
@@ -386,6 +395,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
         if (e.seq <= lastSeq) return;
         lastSeq = e.seq;
         setEvents((list) => [...list, e]);
+        if (open && lastSeq >= backlogSeq.current) setStreamState('live');
         if (e.type === 'run.checkpoint') {
           reloaders.current.checkpoints();
           reloaders.current.verify();
@@ -400,7 +410,10 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
           }
         }
       },
-      (s) => setStreamState(s),
+      (s) => {
+        open = s === 'live';
+        if (!open || lastSeq >= backlogSeq.current) setStreamState(s);
+      },
     );
     return stop;
   }, [mode, ns, id]);
