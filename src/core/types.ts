@@ -166,14 +166,25 @@ export interface ListRunsFilter {
   tag?: string;
   createdAfter?: string;
   createdBefore?: string;
+  /** Free-text search: runs whose id, job or subject starts with this text (case-sensitive). */
+  q?: string;
+  /** Also count the matching runs (all pages): `total`, counted up to {@link TOTAL_CAP}. */
+  withTotal?: boolean;
   /** 1–500, default 50. */
   limit?: number;
   cursor?: string;
 }
 
+/** The most runs `withTotal` counts; past it, `total` is this and `totalCapped` is true. */
+export const TOTAL_CAP = 10_000;
+
 export interface RunPage {
   runs: Run[];
   nextCursor: string | null;
+  /** With `withTotal`: how many runs match the filters (cursor aside), at most {@link TOTAL_CAP}. */
+  total?: number;
+  /** With `withTotal`: true when more than {@link TOTAL_CAP} match (`total` is then the cap). */
+  totalCapped?: boolean;
 }
 
 export interface ListSubjectsFilter {

@@ -232,6 +232,8 @@ export const listRunsSchema = z.strictObject({
   tag: keyValue('tag').optional(),
   createdAfter: isoTime('createdAfter').optional(),
   createdBefore: isoTime('createdBefore').optional(),
+  q: name('q').optional(),
+  withTotal: z.boolean({ error: 'withTotal must be true or false' }).optional(),
   limit: pageLimit(LIMITS.pageSize).optional(),
   cursor: z.string().max(1000).optional(),
 });

@@ -9,6 +9,7 @@ import type {
   SubjectDetail,
   SubjectPage,
 } from '../core/types.js';
+import { TOTAL_CAP } from '../core/types.js';
 import { listEventsSchema, listRunsSchema, listSubjectsSchema, parseInput, runIdSchema } from '../core/validation.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import {
@@ -80,6 +81,22 @@ export async function listRuns(ctx: LedgerContext, raw: ListRunsFilter = {}): Pr
   }
   if (f.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, f.createdAfter);
   if (f.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, f.createdBefore);
+  if (f.q !== undefined) {
+    // A prefix LIKE (wildcards escaped): exact in every collation; in a C-collated database the
+    // planner turns it into range scans of the primary key and the job/subject indexes.
+    const pattern = `${f.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    add((p) => `(id like ${p} or job like ${p} or subject like ${p})`, pattern);
+  }
+  // Counted before the cursor applies, and bounded: a count never reads more than TOTAL_CAP + 1 rows.
+  const total =
+    f.withTotal === true
+      ? await mapDbErrors(() =>
+          ctx.db.query<{ n: number }>(
+            `select count(*)::int as n from (select 1 from runs where ${where.join(' and ')} limit ${TOTAL_CAP + 1}) t`,
+            params,
+          ),
+        ).then(({ rows }) => rows[0]!.n)
+      : undefined;
   if (f.cursor !== undefined) {
     // The time must be the ISO string we wrote: PostgreSQL would also take 'yesterday' or 'infinity'.
     const [createdAt, id] = decodeCursor(f.cursor, 2, 'listRuns', ([t]) => /^\d{4}-\d\d-\d\dT/.test(t) && !Number.isNaN(Date.parse(t)));
@@ -100,6 +117,7 @@ export async function listRuns(ctx: LedgerContext, raw: ListRunsFilter = {}): Pr
   return {
     runs: page.map((r) => toRun(r, now)),
     nextCursor: rows.length > limit && last ? encodeCursor([last.created_at.toISOString(), last.id]) : null,
+    ...(total !== undefined ? { total: Math.min(total, TOTAL_CAP), totalCapped: total > TOTAL_CAP } : {}),
   };
 }
 

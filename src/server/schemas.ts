@@ -88,6 +88,7 @@ function coerceQuery(schema: z.ZodType, raw: Record<string, unknown>): Record<st
       kind === 'array' ||
       (kind === 'union' && (field!.def as unknown as { options: z.ZodType[] }).options.some((o) => o.def.type === 'array'));
     if (kind === 'number' && typeof value === 'string' && /^-?\d+$/.test(value)) out[key] = Number(value);
+    else if (kind === 'boolean' && (value === 'true' || value === 'false')) out[key] = value === 'true';
     else if (acceptsArray) out[key] = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(',')).filter((v) => v !== '');
     else out[key] = value;
   }

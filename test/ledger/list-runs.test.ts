@@ -99,6 +99,17 @@ const FILTERS: [string, ListRunsFilter, (r: Run) => boolean][] = [
     { job: 'job-0', status: ['failed', 'running'], tag: 'env:prod', trigger: 'schedule' },
     (r) => r.job === 'job-0' && ['failed', 'running'].includes(r.status) && r.tags.env === 'prod' && r.trigger === 'schedule',
   ],
+  ['q: an id prefix', { q: 'run-1' }, (r) => r.id.startsWith('run-1')],
+  ['q: a job prefix', { q: 'job-2' }, (r) => r.job.startsWith('job-2')],
+  [
+    'q: a subject prefix, with another filter',
+    { q: 'subject-3', status: 'timed_out' },
+    (r) => r.subject === 'subject-3' && r.status === 'timed_out',
+  ],
+  ['q: a prefix of id, job and subject alike', { q: 'live-' }, (r) => r.id.startsWith('live-')],
+  // LIKE wildcards in q are literal: `_` must not match the `-` of run-1x.
+  ['no match: q with a wildcard character', { q: 'run_1' }, () => false],
+  ['no match: q with a percent sign', { q: '%' }, () => false],
   ['no match', { job: 'job-0', actor: 'nobody' }, () => false],
 ];
 
@@ -106,13 +117,19 @@ describe('listRuns filters', () => {
   for (const [label, filter, keep] of FILTERS) {
     it(`${label}: exactly the matching runs, newest first, the same whether paged by 500 or by 7`, async () => {
       const want = all.filter(keep).map((r) => r.id);
-      if (label !== 'no match') expect(want.length).toBeGreaterThan(0);
+      if (!label.startsWith('no match')) expect(want.length).toBeGreaterThan(0);
       const one = await ns.listRuns({ ...filter, limit: 500 });
       expect(one.runs.map((r) => r.id)).toEqual(want);
       expect(one.nextCursor).toBeNull();
       const paged = await pages(filter, 7);
       expect(paged.flat()).toEqual(want);
       for (const p of paged.slice(0, -1)) expect(p).toHaveLength(7);
+      // withTotal counts every matching run, whatever page is asked for.
+      const counted = await ns.listRuns({ ...filter, limit: 7, withTotal: true });
+      expect([counted.total, counted.totalCapped]).toEqual([want.length, false]);
+      if (counted.nextCursor)
+        expect((await ns.listRuns({ ...filter, limit: 7, withTotal: true, cursor: counted.nextCursor })).total).toBe(want.length);
+      expect('total' in one).toBe(false);
     });
   }
 
@@ -189,5 +206,8 @@ describe('listRuns refuses bad paging input', () => {
     await rejectsWith(ns.listRuns({ tag: 'no-colon' }), 'validation_failed');
     await rejectsWith(ns.listRuns({ externalId: ':value-only' }), 'validation_failed');
     await rejectsWith(ns.listRuns({ createdAfter: 'last tuesday' }), 'validation_failed');
+    expect((await rejectsWith(ns.listRuns({ q: '' }), 'validation_failed')).message).toContain('q must be 1–');
+    const t = await rejectsWith(ns.listRuns({ withTotal: 'yes' as unknown as boolean }), 'validation_failed');
+    expect(t.message).toContain('withTotal must be true or false');
   });
 });
