@@ -4,7 +4,7 @@ import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-bench/', 'build/', 'scratch/', 'node_modules/', 'web/dist/', '.runledger/'] },
+  { ignores: ['src/generated/', 'dist/', 'dist-bench/', 'build/', 'scratch/', 'node_modules/', 'web/dist/', '.runledger/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 
 import { openLedger } from '../../src/index.js';
-import { loadMigrations } from '../../src/store/migrate.js';
+import { MIGRATIONS } from '../../src/store/migrate.js';
 import { backendCpu, freshLedgerSchema, PG_URL, schemaPool } from '../lib/postgres.js';
 import type { LedgerSource } from './library.js';
 import { rawDbOnPglite, rawDbOnPool, type RawSource } from './raw.js';
@@ -73,7 +73,7 @@ export const freshPgliteRawSource =
   async () => {
     const { dataDir, remove } = await place(where);
     const db = await PGlite.create(dataDir);
-    for (const m of await loadMigrations()) await db.exec(m.sql);
+    for (const m of MIGRATIONS) await db.exec(m.sql);
     return {
       db: rawDbOnPglite(db),
       async release() {

@@ -23,7 +23,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 import { chainHash } from '../../src/core/hash.js';
 import { openLedger } from '../../src/index.js';
-import { loadMigrations } from '../../src/store/migrate.js';
+import { MIGRATIONS } from '../../src/store/migrate.js';
 import { median } from '../lib/harness.js';
 import { type BenchModule, type ModuleContext, selected } from '../lib/module.js';
 import { benchSchema, createLedgerSchema, PG_URL, serverVersion } from '../lib/postgres.js';
@@ -437,7 +437,7 @@ export const imports: BenchModule = {
       const file = join(tmp, 'pglite.jsonl');
       await generate(file, pgliteRows);
       environment['PGlite input'] = `${pgliteRows.toLocaleString('en')} JSONL records, data directory on local disk`;
-      const migrations = await loadMigrations();
+      const migrations = MIGRATIONS;
       const sides: [Side, Side] = [
         {
           name: 'import',

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 
 import pg from 'pg';
 
-import { loadMigrations } from '../../src/store/migrate.js';
+import { MIGRATIONS } from '../../src/store/migrate.js';
 
 export const PG_URL = process.env.RUNLEDGER_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -44,7 +44,7 @@ export function benchSchema(what: string): string {
 
 /** Creates `schema` and applies runledger's migrations in it (the same SQL files the library applies). */
 export async function createLedgerSchema(schema: string): Promise<void> {
-  const migrations = await loadMigrations();
+  const migrations = MIGRATIONS;
   await admin(async (c) => {
     await c.query(`create schema ${quoteIdent(schema)}`);
     await c.query(`set search_path to ${quoteIdent(schema)}`);

@@ -1,10 +1,9 @@
 /** The `runledger` command: global options, help, and every command from commands/index.ts. */
 import { Command, Option } from 'commander';
 
+import { VERSION } from '../core/version.js';
 import * as commands from './commands/index.js';
 import { examples } from './context.js';
-
-export const VERSION = '0.1.0';
 
 export function buildProgram(): Command {
   const program = new Command('runledger')

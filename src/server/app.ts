@@ -4,12 +4,12 @@
  * parts: JSON parsing, validation, authentication, errors (problem+json), metrics,
  * the OpenAPI document and the embedded dashboard.
  */
-import { readFileSync } from 'node:fs';
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 
+import { VERSION } from '../core/version.js';
 import type { ChangeNotice } from '../ledger/context.js';
 import type { SqlLedger } from '../ledger/ledger.js';
 import { frameworkErrorOptions, registerLimits } from './limits.js';
@@ -92,14 +92,6 @@ declare module 'fastify' {
   }
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
-
 /**
  * Builds the HTTP service (not listening; see startServer).
  * @example
@@ -170,7 +162,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       openapi: '3.1.0',
       info: {
         title: 'runledger',
-        version: packageVersion(),
+        version: VERSION,
         description:
           'A durable ledger of runs. Errors are RFC 9457 application/problem+json with a stable `code`. Every endpoint takes `namespace` (default `default`).',
       },

@@ -1,21 +1,15 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-
 import { MigrationError } from '../core/errors.js';
+import { MIGRATIONS } from '../generated/migrations.js';
 import type { Database } from './database.js';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
-
+/** One numbered file of migrations/, as compiled into src/generated/migrations.ts by `npm run generate`. */
 export interface Migration {
   id: number;
   name: string;
   sql: string;
 }
 
-export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
-  const files = (await readdir(dir)).filter((f) => /^\d{4}_.+\.sql$/.test(f)).sort();
-  return Promise.all(files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, sql: await readFile(dir + name, 'utf8') })));
-}
+export { MIGRATIONS };
 
 export interface MigrateResult {
   applied: string[];
@@ -27,8 +21,7 @@ export interface MigrateResult {
  * that concurrent openers (many servers, many test workers) migrate once. Refuses a
  * database that has migrations this code does not know.
  */
-export async function migrate(db: Database): Promise<MigrateResult> {
-  const migrations = await loadMigrations();
+export async function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
   return db.withTransaction(async (tx) => {
     // Must come first so that a concurrent migrator waits here and then sees our work.
     await tx.query(`select pg_advisory_xact_lock(hashtext(current_schema() || '.runledger.migrate'))`);

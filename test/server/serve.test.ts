@@ -3,6 +3,7 @@
  * the data-dir lock's server URL, graceful close, structured logs, /healthz, /readyz,
  * /metrics, /openapi.json, /docs and the embedded dashboard.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { api, expectProblem } from './support.js';
 
 let ledger: OpenedLedger;
 const quiet = { logger: false, webRoot: false as const };
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 beforeAll(async () => {
   ledger = await freshStore();
@@ -143,7 +145,8 @@ describe('operations endpoints', () => {
     const app = await buildServer({ ledger: store, auth: 'off' });
     try {
       const call = api(app);
-      expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+      // The version is package.json's, the same one `runledger --version` prints.
+      expect((await call('GET', '/healthz')).body).toEqual({ status: 'ok', version: PACKAGE_VERSION });
       expect((await call('GET', '/readyz')).status).toBe(200);
       await store.close();
       const res = await call('GET', '/readyz');

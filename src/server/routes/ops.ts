@@ -1,6 +1,7 @@
 /** Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document. */
 import type { FastifyInstance } from 'fastify';
 
+import { VERSION } from '../../core/version.js';
 import type { SqlLedger } from '../../ledger/ledger.js';
 import type { ServerMetrics } from '../metrics.js';
 import { problem, PROBLEM_TYPE } from '../problem.js';
@@ -8,7 +9,7 @@ import { problem, PROBLEM_TYPE } from '../problem.js';
 const ops = { scope: 'public' as const };
 
 export function registerOpsRoutes(app: FastifyInstance, root: SqlLedger, metrics: ServerMetrics, opts: { readyTimeoutMs: number }) {
-  app.get('/healthz', { config: ops, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: ops, schema: { hide: true } }, async () => ({ status: 'ok', version: VERSION }));
 
   // Ready means the database answers: `select 1` within a short timeout.
   app.get('/readyz', { config: ops, schema: { hide: true } }, async (request, reply) => {
