@@ -5,11 +5,10 @@
  */
 import { CommanderError } from 'commander';
 
-import { LedgerError } from '../core/errors.js';
+import { ERRORS, EXIT_FAILURE, EXIT_USAGE, LedgerError } from '../core/errors.js';
 
+export { EXIT_FAILURE, EXIT_USAGE };
 export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {
@@ -30,9 +29,6 @@ export class CliExit extends Error {
     this.name = 'CliExit';
   }
 }
-
-// Codes that mean "fix the command line, the configuration or the credentials".
-const USAGE_CODES = new Set(['validation_failed', 'configuration', 'data_dir_locked', 'migration_mismatch', 'unauthorized', 'forbidden']);
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -71,15 +67,15 @@ export function classify(err: unknown): Reported {
   if (err instanceof CommanderError) return { exitCode: EXIT_USAGE, code: 'usage', message: err.message.replace(/^error: /, '') };
   if (err instanceof LedgerError) {
     return {
-      exitCode: USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILURE,
+      exitCode: ERRORS[err.code].exit,
       code: err.code,
       message: err.message,
       ...(err.details.length ? { details: err.details } : {}),
     };
   }
-  // The HTTP client's "never got an answer" (status 0): the server URL is wrong or the server is down.
-  const http = err as { name?: unknown; status?: unknown; message?: unknown };
-  if (http?.name === 'HttpError' && http.status === 0 && typeof http.message === 'string') {
+  // The HTTP client's "never got an answer": the server URL is wrong or the server is down.
+  const http = err as { code?: unknown; status?: unknown; message?: unknown };
+  if (http?.code === 'unavailable' && http.status === 0 && typeof http.message === 'string') {
     return { exitCode: EXIT_USAGE, code: 'configuration', message: http.message };
   }
   const net = networkCode(err);

@@ -21,6 +21,7 @@ import {
   type ErrorDetail,
   IdConflictError,
   InvalidTransitionError,
+  isErrorCode,
   KeyConflictError,
   LedgerError,
   MigrationError,
@@ -30,6 +31,7 @@ import {
   VersionMismatchError,
 } from '../core/errors.js';
 
+// The subclass the library throws for each code, rebuilt from a problem+json body.
 const CLASSES: Partial<Record<ErrorCode, abstract new (...args: never[]) => LedgerError>> = {
   validation_failed: ValidationError,
   not_found: NotFoundError,
@@ -43,7 +45,10 @@ const CLASSES: Partial<Record<ErrorCode, abstract new (...args: never[]) => Ledg
   configuration: ConfigurationError,
 };
 
-/** A server-side failure or a response that is not a ledger problem. */
+/**
+ * A server-side failure or a response that is not a ledger problem. `status` 0 means no answer
+ * came (the server is down or the URL is wrong); its `code` is then `unavailable`.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -66,17 +71,13 @@ interface ProblemBody {
 
 /** Rebuilds the LedgerError subclass for `code`, with the server's message and details. */
 export function toLedgerError(status: number, body: ProblemBody): Error {
-  const code = body.code as ErrorCode | undefined;
   const message = body.detail ?? body.title ?? `HTTP ${status}`;
-  if (!code || status >= 500) return new HttpError(status, `server error ${status}: ${message}`, code);
-  const err = new LedgerError(code, message, { details: Array.isArray(body.errors) ? body.errors : [] });
-  const cls = CLASSES[code];
-  if (cls) {
-    Object.setPrototypeOf(err, cls.prototype);
-    err.name = cls.name;
-    if (cls === IdConflictError) Object.defineProperty(err, 'fields', { value: err.details.map((d) => d.field), enumerable: true });
-  }
-  return err;
+  if (!isErrorCode(body.code) || status >= 500) return new HttpError(status, `server error ${status}: ${message}`, body.code);
+  const args: ConstructorParameters<typeof LedgerError> = [body.code, message, { details: Array.isArray(body.errors) ? body.errors : [] }];
+  // Construct the subclass around LedgerError's own constructor: the subclasses' constructors
+  // build their message from parts, but here the server's message and details are the parts.
+  const cls = CLASSES[body.code];
+  return cls ? (Reflect.construct(LedgerError, args, cls) as LedgerError) : new LedgerError(...args);
 }
 
 export interface Transport {
@@ -185,10 +186,8 @@ export async function request<T>(t: Transport, spec: RequestSpec): Promise<JsonR
       throw new HttpError(
         0,
         `cannot reach runledger server at ${t.baseUrl}: ${(err as Error).message} (${causeCode(err) ?? 'network error'})`,
-        undefined,
-        {
-          cause: err,
-        },
+        'unavailable',
+        { cause: err },
       );
     }
     if ((res.status === 502 || res.status === 503 || res.status === 504) && spec.idempotent && attempt < t.retries) {

@@ -1,24 +1,51 @@
 /**
- * Named errors with stable codes. The HTTP layer maps `code` to a status in one place
- * (server/problem.ts) and the client maps it back, so callers can branch on `code`
- * whether they run in process or over HTTP.
+ * Named errors with stable codes, and the one table that says what each code means on the
+ * wire (HTTP status, problem title) and to a shell (CLI exit code). The server answers
+ * with the table's status, the client rebuilds the same subclass from the code, and the CLI
+ * exits with the table's code, so callers branch on `code` whether they run in process,
+ * over HTTP or from a script.
  */
 
-export type ErrorCode =
-  | 'validation_failed'
-  | 'not_found'
-  | 'id_conflict'
-  | 'invalid_transition'
-  | 'run_finished'
-  | 'version_mismatch'
-  | 'key_conflict'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'payload_too_large'
-  | 'rate_limited'
-  | 'data_dir_locked'
-  | 'migration_mismatch'
-  | 'configuration';
+/** CLI exit codes: 1 a failure or a problem found, 2 fix the command line, configuration or credentials. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface ErrorSpec {
+  /** HTTP status of the problem+json answer. 5xx codes are server faults: logged, their message not sent. */
+  status: number;
+  /** The problem's `title`. */
+  title: string;
+  /** The CLI's exit code when a command fails with this code. */
+  exit: typeof EXIT_FAILURE | typeof EXIT_USAGE;
+}
+
+/** Every code, exhaustively: a new code that is not mapped here does not compile. */
+export const ERRORS = {
+  validation_failed: { status: 400, title: 'Validation failed', exit: EXIT_USAGE },
+  unauthorized: { status: 401, title: 'Unauthorized', exit: EXIT_USAGE },
+  forbidden: { status: 403, title: 'Forbidden', exit: EXIT_USAGE },
+  not_found: { status: 404, title: 'Not found', exit: EXIT_FAILURE },
+  id_conflict: { status: 409, title: 'Run id conflict', exit: EXIT_FAILURE },
+  run_finished: { status: 409, title: 'Run already finished', exit: EXIT_FAILURE },
+  version_mismatch: { status: 409, title: 'Version mismatch', exit: EXIT_FAILURE },
+  key_conflict: { status: 409, title: 'Key conflict', exit: EXIT_FAILURE },
+  invalid_transition: { status: 409, title: 'Invalid status transition', exit: EXIT_FAILURE },
+  payload_too_large: { status: 413, title: 'Payload too large', exit: EXIT_FAILURE },
+  rate_limited: { status: 429, title: 'Too many requests', exit: EXIT_FAILURE },
+  // Faults of the server's own set-up: a client never causes them, so they are 500s.
+  data_dir_locked: { status: 500, title: 'Data directory locked', exit: EXIT_USAGE },
+  migration_mismatch: { status: 500, title: 'Migration mismatch', exit: EXIT_USAGE },
+  configuration: { status: 500, title: 'Configuration error', exit: EXIT_USAGE },
+  internal_error: { status: 500, title: 'Internal server error', exit: EXIT_FAILURE },
+  unavailable: { status: 503, title: 'Service unavailable', exit: EXIT_USAGE },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** True for a string that is one of the ledger's codes (e.g. read from a problem+json body). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
 
 export interface ErrorDetail {
   /** Dotted path of the offending field, e.g. `events.3.type`. */
@@ -54,16 +81,24 @@ export class NotFoundError extends LedgerError {
   constructor(message: string) {
     super('not_found', message);
   }
+
+  /** The one wording of "no such run", wherever a run is looked up by id. */
+  static run(runId: string, namespace: string): NotFoundError {
+    return new NotFoundError(`run ${runId} not found in namespace ${namespace}`);
+  }
 }
 
 /** Same run id, different identity (job, subject, trigger, actor, parentId, params). */
 export class IdConflictError extends LedgerError {
-  readonly fields: string[];
   constructor(runId: string, fields: string[]) {
     super('id_conflict', `run ${runId} already exists with a different ${fields.join(', ')}`, {
       details: fields.map((field) => ({ field, message: `differs from the stored run` })),
     });
-    this.fields = fields;
+  }
+
+  /** The identity fields that differ (one detail each, so the client's rebuilt error has them too). */
+  get fields(): string[] {
+    return this.details.map((d) => d.field!);
   }
 }
 

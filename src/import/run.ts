@@ -95,14 +95,19 @@ export interface ImportReport {
   interrupted: boolean;
 }
 
-/** A fatal error (the database went away, a bad --query): carries the report so far. */
-export class ImportFailedError extends Error {
+/**
+ * A fatal error (the database went away, a bad --query): carries the report so far, and the
+ * cause's code when the cause is a ledger error (otherwise `internal_error`).
+ */
+export class ImportFailedError extends LedgerError {
   constructor(
     readonly report: ImportReport,
     cause: unknown,
   ) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-    this.name = 'ImportFailedError';
+    super(cause instanceof LedgerError ? cause.code : 'internal_error', (cause as Error)?.message ?? String(cause), {
+      cause,
+      details: cause instanceof LedgerError ? cause.details : [],
+    });
   }
 }
 

@@ -26,7 +26,7 @@ export async function writeCheckpoint(ctx: LedgerContext, id: string, raw: Check
   const result = await mapDbErrors(() =>
     ctx.db.withTransaction(async (tx) => {
       const head = await lockRun<ChainHead & { status: RunStatus }>(tx, ctx.namespace, id);
-      if (!head) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+      if (!head) throw NotFoundError.run(id, ctx.namespace);
       const { rows } = await tx.query<CheckpointRow>(
         `select ${COLUMNS} from checkpoints where namespace = $1 and run_id = $2 and name = $3`,
         [ctx.namespace, id, input.name],

@@ -35,7 +35,7 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
   const result = await mapDbErrors(() =>
     ctx.db.withTransaction(async (tx) => {
       const head = await lockRun<ChainHead & { status: RunStatus }>(tx, ctx.namespace, id);
-      if (!head) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+      if (!head) throw NotFoundError.run(id, ctx.namespace);
 
       const keys = [...new Set(input.flatMap((e) => (e.key === undefined ? [] : [e.key])))];
       const byKey = new Map<string, KeyedEvent>();

@@ -30,7 +30,7 @@ export function parseRunId(id: unknown): string {
 
 export async function getRunRow(ctx: LedgerContext, id: string): Promise<RunRow> {
   const { rows } = await ctx.db.query<RunRow>(`select ${RUN_COLUMNS} from runs where namespace = $1 and id = $2`, [ctx.namespace, id]);
-  if (!rows[0]) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+  if (!rows[0]) throw NotFoundError.run(id, ctx.namespace);
   return rows[0];
 }
 

@@ -12,7 +12,7 @@ export async function updateRun(ctx: LedgerContext, id: string, raw: UpdateRunIn
   const result = await mapDbErrors(() =>
     ctx.db.withTransaction(async (tx) => {
       const row = await lockRun<RunRow>(tx, ctx.namespace, id, RUN_COLUMNS);
-      if (!row) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+      if (!row) throw NotFoundError.run(id, ctx.namespace);
       if (input.ifVersion !== undefined && input.ifVersion !== row.version)
         throw new VersionMismatchError(id, input.ifVersion, row.version);
 

@@ -3,40 +3,9 @@
  * (`application/problem+json`) carrying the ledger's stable `code`. The client maps
  * `code` back to the same LedgerError subclass. A 500 never shows internals.
  */
-import { type ErrorCode, type ErrorDetail, LedgerError } from '../core/errors.js';
+import { type ErrorCode, type ErrorDetail, ERRORS, LedgerError } from '../core/errors.js';
 
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
-
-/** HTTP status per error code. Codes not listed are server-side faults (500). */
-export const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = {
-  validation_failed: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  id_conflict: 409,
-  run_finished: 409,
-  version_mismatch: 409,
-  key_conflict: 409,
-  invalid_transition: 409,
-  payload_too_large: 413,
-  rate_limited: 429,
-};
-
-const TITLES: Record<string, string> = {
-  validation_failed: 'Validation failed',
-  unauthorized: 'Unauthorized',
-  forbidden: 'Forbidden',
-  not_found: 'Not found',
-  id_conflict: 'Run id conflict',
-  run_finished: 'Run already finished',
-  version_mismatch: 'Version mismatch',
-  key_conflict: 'Key conflict',
-  invalid_transition: 'Invalid status transition',
-  payload_too_large: 'Payload too large',
-  rate_limited: 'Too many requests',
-  unavailable: 'Service unavailable',
-  internal_error: 'Internal server error',
-};
 
 /** Problem details as sent on the wire. */
 export interface Problem {
@@ -48,8 +17,8 @@ export interface Problem {
   errors: ErrorDetail[];
 }
 
-export function problem(status: number, code: string, detail: string, errors: ErrorDetail[] = []): Problem {
-  return { type: `urn:runledger:problem:${code}`, title: TITLES[code] ?? code, status, detail, code, errors };
+export function problem(status: number, code: ErrorCode, detail: string, errors: ErrorDetail[] = []): Problem {
+  return { type: `urn:runledger:problem:${code}`, title: ERRORS[code].title, status, detail, code, errors };
 }
 
 /** The error a handler throws for an HTTP-level refusal that has a ledger code. */
@@ -71,7 +40,7 @@ interface FastifyLikeError {
 }
 
 // Fastify's own client errors (FST_ERR_*), by status, mapped onto ledger codes.
-const CODE_OF_STATUS: Record<number, string> = {
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
   400: 'validation_failed',
   401: 'unauthorized',
   403: 'forbidden',
@@ -110,8 +79,10 @@ export function toProblem(err: unknown, ctx: { bodyLimit: number; contentType?: 
   const { bodyLimit } = ctx;
   if (err instanceof HttpProblem) return { problem: problem(err.status, err.code, err.message, err.details), internal: false };
   if (err instanceof LedgerError) {
-    const status = STATUS_OF_CODE[err.code];
-    if (status) return { problem: problem(status, err.code, err.message, err.details), internal: false };
+    const { status } = ERRORS[err.code];
+    if (status < 500) return { problem: problem(status, err.code, err.message, err.details), internal: false };
+    if (err.code === 'unavailable')
+      return { problem: problem(503, 'unavailable', 'the database is unavailable; try again'), internal: true };
     return { problem: problem(500, 'internal_error', 'internal server error'), internal: true };
   }
   const e = (err ?? {}) as FastifyLikeError;
