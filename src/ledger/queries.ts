@@ -66,7 +66,13 @@ export async function listRuns(ctx: LedgerContext, raw: ListRunsFilter = {}): Pr
   };
   if (f.job !== undefined) add((p) => `job = ${p}`, f.job);
   if (f.subject !== undefined) add((p) => `subject = ${p}`, f.subject);
-  if (f.status !== undefined) add((p) => `status = any(${p}::text[])`, Array.isArray(f.status) ? f.status : [f.status]);
+  if (f.status !== undefined) {
+    // One status as `=`: PostgreSQL 15 scans an index in order only for `=`, not for `= any(array)`,
+    // so `any` would read every run of that status and sort them to return one page.
+    const statuses = Array.isArray(f.status) ? f.status : [f.status];
+    if (statuses.length === 1) add((p) => `status = ${p}`, statuses[0]);
+    else add((p) => `status = any(${p}::text[])`, statuses);
+  }
   if (f.trigger !== undefined) add((p) => `trigger = ${p}`, f.trigger);
   if (f.actor !== undefined) add((p) => `actor = ${p}`, f.actor);
   if (f.parentId !== undefined) add((p) => `parent_id = ${p}`, f.parentId);
