@@ -417,10 +417,15 @@ class Client:
         tag: Optional[KeyValue] = None,
         created_after: Optional[TimeLike] = None,
         created_before: Optional[TimeLike] = None,
+        q: Optional[str] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
+        with_total: Optional[bool] = None,
     ) -> RunPage:
-        """One page of runs, newest first: ``{"runs": [...], "nextCursor": str | None}``."""
+        """One page of runs, newest first: ``{"runs": [...], "nextCursor": str | None}``.
+
+        ``q`` matches a prefix of the id, job or subject; ``with_total`` adds ``total``
+        (a count of every match, capped by the server)."""
         query = {
             "job": job,
             "subject": subject,
@@ -433,8 +438,10 @@ class Client:
             "tag": _key_value(tag),
             "createdAfter": _time(created_after),
             "createdBefore": _time(created_before),
+            "q": q,
             "limit": limit,
             "cursor": cursor,
+            "withTotal": with_total,
         }
         return self._send("GET", "/v1/runs", query=query, idempotent=True).body  # type: ignore[no-any-return]
 
@@ -452,6 +459,7 @@ class Client:
         tag: Optional[KeyValue] = None,
         created_after: Optional[TimeLike] = None,
         created_before: Optional[TimeLike] = None,
+        q: Optional[str] = None,
         limit: Optional[int] = None,
     ) -> Iterator[Run]:
         """Every matching run, newest first, fetching page after page as you iterate
@@ -472,6 +480,7 @@ class Client:
             "tag": tag,
             "created_after": created_after,
             "created_before": created_before,
+            "q": q,
             "limit": limit,
         }
         first = self.list_runs_page(**filters)  # now: a bad filter raises here, not at the first next()

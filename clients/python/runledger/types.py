@@ -70,9 +70,13 @@ class Run(TypedDict):
     sourceId: Optional[str]
 
 
-class RunPage(TypedDict):
+class _RunPage(TypedDict):
     runs: List[Run]
     nextCursor: Optional[str]
+
+
+class RunPage(_RunPage, total=False):
+    total: int  # with list_runs_page(with_total=True)
 
 
 class Event(TypedDict):

@@ -51,6 +51,13 @@ class Store:
             self.data_dir = tempfile.mkdtemp(prefix="runledger-py-")
             self.args = ["--data-dir", self.data_dir]
 
+    def cli(self, *args: str) -> str:
+        """A CLI command on the store itself (no server); its stdout."""
+        res = subprocess.run([*cli_argv(), *self.args, *args], cwd=REPO, env=clean_env(), capture_output=True, text=True, timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(f"runledger {' '.join(args)} failed ({res.returncode}): {res.stderr}")
+        return res.stdout
+
     def cleanup(self) -> None:
         if self.schema:
             subprocess.run(["psql", PG_URL, "-q", "-c", f'drop schema if exists "{self.schema}" cascade'], check=True, capture_output=True)
@@ -158,7 +165,8 @@ class FaultyProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
-            self._sockets += [client, upstream]
+            with self._lock:
+                self._sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
@@ -184,6 +192,17 @@ class FaultyProxy:
         except OSError:
             pass
         for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut_all(self) -> None:
+        """Closes every open connection now, as a server closing idle keep-alive connections does."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:

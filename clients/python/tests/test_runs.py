@@ -241,3 +241,49 @@ def test_namespaces_are_isolated(client: Client) -> None:
         client.get_run(run.id)
     with pytest.raises(ValidationError, match="namespace"):
         client.in_namespace("no spaces")
+
+
+def test_filters_by_tag_time_and_prefix(client: Client) -> None:
+    import datetime as dt
+
+    job = uid("filtered")
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    tagged = client.start_run(job, "acme/api", tags={"team": "data"})
+    client.start_run(job, "acme/web", tags={"team": "web"})
+    assert [r["id"] for r in client.list_runs(job=job, tag=("team", "data"))] == [tagged.id]
+    assert len(list(client.list_runs(job=job, created_after=before))) == 2
+    assert list(client.list_runs(job=job, created_before=before)) == []
+    assert [r["subject"] for r in client.list_runs(job=job, q="acme/a")] == ["acme/api"]
+    page = client.list_runs_page(job=job, with_total=True, limit=1)
+    assert page["total"] == 2 and len(page["runs"]) == 1
+    with pytest.raises(ValidationError, match="naive datetime"):
+        client.list_runs(job=job, created_after=dt.datetime(2026, 1, 1))
+
+
+def test_compare_and_set_and_batch_limits(client: Client) -> None:
+    from runledger import VersionMismatchError
+
+    run = client.start_run("cas-check")
+    version = run.get()["version"]
+    assert run.update(tags={"a": "1"}, if_version=version)["tags"] == {"a": "1"}
+    with pytest.raises(VersionMismatchError) as caught:
+        run.update(tags={"a": "2"}, if_version=version)
+    assert caught.value.code == "version_mismatch"
+    with pytest.raises(ValidationError, match="1–1000 events"):
+        run.events([{"type": "x"}] * 1001)
+    assert run.get()["lastSeq"] == 1  # nothing stored partially
+
+
+def test_a_lease_passed_once_flags_the_run_suspect_and_a_heartbeat_clears_it(client: Client) -> None:
+    import time
+
+    run = client.start_run("suspect-check", lease_s=3)
+    deadline = time.monotonic() + 30
+    while not client.get_run(run.id)["suspect"]:
+        assert time.monotonic() < deadline, "never flagged suspect"
+        time.sleep(0.3)
+        client.reap()
+        if client.get_run(run.id)["status"] != "running":
+            pytest.skip("the machine was too slow to see the suspect state before the timeout")
+    assert run.heartbeat({"done": 1})["suspect"] is False
+    assert client.get_run(run.id)["progress"] == {"done": 1}
