@@ -29,5 +29,36 @@ export function buildProgram(): Command {
     'runledger runs ls --status failed,timed_out --json',
   ]);
   for (const register of Object.values(commands)) register(program);
+  checkRequiredAfterUnknown(program);
   return program;
+}
+
+/**
+ * Commander reports a missing required option before an unknown one, so `start --jobb x`
+ * would say "required option '--job' not specified" instead of "unknown option '--jobb'
+ * (Did you mean --job?)". Required options are therefore checked in a preAction hook,
+ * which runs after commander's unknown-option check, with commander's own message.
+ */
+function checkRequiredAfterUnknown(program: Command): void {
+  const required = new Set<Option>();
+  const walk = (cmd: Command) => {
+    for (const option of cmd.options) {
+      if (!option.mandatory) continue;
+      option.mandatory = false;
+      required.add(option);
+    }
+    cmd.commands.forEach(walk);
+  };
+  walk(program);
+  program.hook('preAction', (_program, actionCommand) => {
+    for (let cmd: Command | null = actionCommand; cmd; cmd = cmd.parent) {
+      for (const option of cmd.options) {
+        if (required.has(option) && cmd.getOptionValue(option.attributeName()) === undefined)
+          cmd.error(`error: required option '${option.flags}' not specified`, {
+            code: 'commander.missingMandatoryOptionValue',
+            exitCode: 2,
+          });
+      }
+    }
+  });
 }

@@ -52,6 +52,7 @@ import {
   listSubjectsSchema,
   namespaceSchema,
   parseInput,
+  parseVerifyTarget,
   retrySchema,
   runIdSchema,
   sourceSchema,
@@ -259,7 +260,8 @@ class HttpLedger implements RunledgerClient {
     return this.send({ method: 'POST', path: '/v1/imports', body: { source, runs: records, ...opts }, idempotent: true });
   }
   async verify(runId?: string): Promise<VerifyResult> {
-    const path = runId === undefined ? '/v1/verify' : runPath(parseRunId(runId), '/verify');
+    const id = parseVerifyTarget(runId);
+    const path = id === undefined ? '/v1/verify' : runPath(id, '/verify');
     return this.send({ method: 'GET', path, idempotent: true });
   }
   async reap(): Promise<ReapResult> {

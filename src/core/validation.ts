@@ -27,6 +27,15 @@ export const LIMITS = {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * The message for a value that is not the object an operation takes: it shows the shape
+ * (optional fields marked `?`), so a caller who passed a string or nothing sees what to pass.
+ */
+const takes =
+  (what: string, shape: string) =>
+  (iss: { code: string }): string | undefined =>
+    iss.code === 'invalid_type' ? `${what ? `${what} ` : ''}must be an object ${shape}` : undefined;
+
 const name = (what: string, max: number = LIMITS.nameLength) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? `${what} is required` : `${what} must be a string`) })
@@ -115,7 +124,9 @@ export const json: z.ZodType<Json> = z
     });
   })
   .meta({ description: 'any JSON value' });
-const jsonObject = z.record(z.string(), json, { error: 'must be a JSON object' });
+const jsonObject = z.record(z.string(), json, {
+  error: (iss) => (iss.input === undefined ? 'is required (a JSON object)' : 'must be a JSON object'),
+});
 const stringMap = (what: string, maxValue: number) =>
   z
     .record(
@@ -127,84 +138,132 @@ const stringMap = (what: string, maxValue: number) =>
     )
     .refine((m) => Object.keys(m).length <= LIMITS.tagCount, `${what} may have at most ${LIMITS.tagCount} keys`);
 
-export const runErrorSchema = z.strictObject({
-  type: name('error.type').optional(),
-  message: z.string({ error: 'error.message must be a string' }).max(LIMITS.notesLength),
-  details: json.optional(),
-  stack: z.string().max(LIMITS.notesLength).optional(),
-});
+export const runErrorSchema = z.strictObject(
+  {
+    type: name('error.type').optional(),
+    message: z
+      .string({ error: (iss) => (iss.input === undefined ? 'error.message is required (a string)' : 'error.message must be a string') })
+      .max(LIMITS.notesLength, `error.message must be at most ${LIMITS.notesLength} characters`),
+    details: json.optional(),
+    stack: z.string().max(LIMITS.notesLength, `error.stack must be at most ${LIMITS.notesLength} characters`).optional(),
+  },
+  { error: takes('error', '{ message, type?, details?, stack? }, e.g. { error: { message: "disk full", type: "io" } }') },
+);
 
-export const startRunSchema = z.strictObject({
-  id: runIdSchema.optional(),
-  job: name('job'),
-  subject: name('subject', LIMITS.subjectLength).optional(),
-  trigger: name('trigger').optional(),
-  actor: name('actor').optional(),
-  parentId: runIdSchema.optional(),
-  status: z.enum(['submitted', 'running'], { error: 'status must be submitted or running' }).optional(),
-  externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
-  params: jsonObject.optional(),
-  tags: stringMap('tags', LIMITS.tagValueLength).optional(),
-  notes: z.string().max(LIMITS.notesLength, `notes must be at most ${LIMITS.notesLength} characters`).optional(),
-  leaseS: z
-    .number({ error: 'leaseS must be a number of seconds' })
-    .int('leaseS must be a whole number of seconds')
-    .min(1, `leaseS must be 1–${LIMITS.maxLeaseS}`)
-    .max(LIMITS.maxLeaseS, `leaseS must be 1–${LIMITS.maxLeaseS}`)
-    .optional(),
-  deadlineAt: isoTime('deadlineAt').optional(),
-});
+export const startRunSchema = z.strictObject(
+  {
+    id: runIdSchema.optional(),
+    job: name('job'),
+    subject: name('subject', LIMITS.subjectLength).optional(),
+    trigger: name('trigger').optional(),
+    actor: name('actor').optional(),
+    parentId: runIdSchema.optional(),
+    status: z.enum(['submitted', 'running'], { error: 'status must be submitted or running' }).optional(),
+    externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
+    params: jsonObject.optional(),
+    tags: stringMap('tags', LIMITS.tagValueLength).optional(),
+    notes: z.string().max(LIMITS.notesLength, `notes must be at most ${LIMITS.notesLength} characters`).optional(),
+    leaseS: z
+      .number({ error: 'leaseS must be a number of seconds' })
+      .int('leaseS must be a whole number of seconds')
+      .min(1, `leaseS must be 1–${LIMITS.maxLeaseS}`)
+      .max(LIMITS.maxLeaseS, `leaseS must be 1–${LIMITS.maxLeaseS}`)
+      .optional(),
+    deadlineAt: isoTime('deadlineAt').optional(),
+  },
+  {
+    error: takes(
+      'startRun input',
+      '{ job, subject?, trigger?, actor?, id?, parentId?, status?, params?, tags?, externalIds?, notes?, leaseS?, deadlineAt? }, e.g. { job: "nightly-export" }',
+    ),
+  },
+);
 
-export const eventInputSchema = z.strictObject({
-  key: name('key').optional(),
-  type: name('type'),
-  level: z.enum(EVENT_LEVELS, { error: `level must be one of ${EVENT_LEVELS.join(', ')}` }).optional(),
-  at: isoTime('at').optional(),
-  body: json.optional(),
-});
+export const eventInputSchema = z.strictObject(
+  {
+    key: name('key').optional(),
+    type: name('type'),
+    level: z.enum(EVENT_LEVELS, { error: `level must be one of ${EVENT_LEVELS.join(', ')}` }).optional(),
+    at: isoTime('at').optional(),
+    body: json.optional(),
+  },
+  { error: takes('', '{ type, key?, level?, at?, body? }, e.g. { type: "progress", body: { done: 3 } }') },
+);
 
 export const eventBatchSchema = z
   .array(eventInputSchema, { error: 'events must be an array' })
   .min(1, 'events must hold 1–1000 events')
   .max(LIMITS.eventBatch, `events must hold 1–${LIMITS.eventBatch} events`);
 
-export const checkpointInputSchema = z.strictObject({
-  name: name('name'),
-  kind: name('kind').optional(),
-  ref: z
-    .string()
-    .max(LIMITS.subjectLength)
-    .refine((s) => !LONE_SURROGATE.test(s), 'ref must be valid Unicode (it contains an unpaired UTF-16 surrogate)')
-    .optional(),
-  metadata: jsonObject,
-  data: json.optional(),
-});
+export const checkpointInputSchema = z.strictObject(
+  {
+    name: name('name'),
+    kind: name('kind').optional(),
+    ref: z
+      .string()
+      .max(LIMITS.subjectLength)
+      .refine((s) => !LONE_SURROGATE.test(s), 'ref must be valid Unicode (it contains an unpaired UTF-16 surrogate)')
+      .optional(),
+    metadata: jsonObject,
+    data: json.optional(),
+  },
+  {
+    error: takes(
+      'checkpoint input',
+      '{ name, metadata, kind?, ref?, data? }, e.g. { name: "pre_decision", metadata: { diffHash: "ab12" } }',
+    ),
+  },
+);
 
-export const completeSchema = z.strictObject({
-  output: json.optional(),
-  statistics: jsonObject.optional(),
-  notes: z.string().max(LIMITS.notesLength).optional(),
-});
+const notes = z
+  .string({ error: 'notes must be a string' })
+  .max(LIMITS.notesLength, `notes must be at most ${LIMITS.notesLength} characters`);
 
-export const failSchema = z.strictObject({
-  error: runErrorSchema,
-  statistics: jsonObject.optional(),
-  notes: z.string().max(LIMITS.notesLength).optional(),
-});
+export const completeSchema = z.strictObject(
+  {
+    output: json.optional(),
+    statistics: jsonObject.optional(),
+    notes: notes.optional(),
+  },
+  { error: takes('complete input', '{ output?, statistics?, notes? }, e.g. { output: { rows: 42 } }') },
+);
 
-export const cancelSchema = z.strictObject({ reason: z.string().max(LIMITS.notesLength).optional() });
-export const retrySchema = z.strictObject({ error: runErrorSchema.optional() });
+export const failSchema = z.strictObject(
+  {
+    error: runErrorSchema,
+    statistics: jsonObject.optional(),
+    notes: notes.optional(),
+  },
+  { error: takes('fail input', '{ error: { message, type?, details? }, statistics?, notes? }, e.g. { error: { message: "disk full" } }') },
+);
 
-export const updateRunSchema = z.strictObject({
-  tags: stringMap('tags', LIMITS.tagValueLength).optional(),
-  notes: z.string().max(LIMITS.notesLength).optional(),
-  externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
-  ifVersion: z
-    .number({ error: 'ifVersion must be a version number (a whole number ≥ 1)' })
-    .int('ifVersion must be a whole number ≥ 1')
-    .min(1, 'ifVersion must be a whole number ≥ 1')
-    .optional(),
-});
+export const cancelSchema = z.strictObject(
+  {
+    reason: z
+      .string({ error: 'reason must be a string' })
+      .max(LIMITS.notesLength, `reason must be at most ${LIMITS.notesLength} characters`)
+      .optional(),
+  },
+  { error: takes('cancel input', '{ reason? }, e.g. { reason: "superseded" }') },
+);
+export const retrySchema = z.strictObject(
+  { error: runErrorSchema.optional() },
+  { error: takes('retry input', '{ error? }, e.g. { error: { message: "503 from upstream" } }') },
+);
+
+export const updateRunSchema = z.strictObject(
+  {
+    tags: stringMap('tags', LIMITS.tagValueLength).optional(),
+    notes: notes.optional(),
+    externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
+    ifVersion: z
+      .number({ error: 'ifVersion must be a version number (a whole number ≥ 1)' })
+      .int('ifVersion must be a whole number ≥ 1')
+      .min(1, 'ifVersion must be a whole number ≥ 1')
+      .optional(),
+  },
+  { error: takes('update input', '{ tags?, notes?, externalIds?, ifVersion? }, e.g. { tags: { env: "prod" } }') },
+);
 
 const statusList = z
   .union([z.enum(RUN_STATUSES), z.array(z.enum(RUN_STATUSES)).min(1)], {
@@ -220,83 +279,110 @@ const pageLimit = (max: number) =>
     .min(1, `limit must be 1–${max}`)
     .max(max, `limit must be 1–${max}`);
 
-export const listRunsSchema = z.strictObject({
-  job: name('job').optional(),
-  subject: name('subject', LIMITS.subjectLength).optional(),
-  status: statusList,
-  trigger: name('trigger').optional(),
-  actor: name('actor').optional(),
-  parentId: runIdSchema.optional(),
-  externalId: keyValue('externalId').optional(),
-  missingExternalId: name('missingExternalId').optional(),
-  tag: keyValue('tag').optional(),
-  createdAfter: isoTime('createdAfter').optional(),
-  createdBefore: isoTime('createdBefore').optional(),
-  q: name('q').optional(),
-  withTotal: z.boolean({ error: 'withTotal must be true or false' }).optional(),
-  limit: pageLimit(LIMITS.pageSize).optional(),
-  cursor: z.string().max(1000).optional(),
-});
+export const listRunsSchema = z.strictObject(
+  {
+    job: name('job').optional(),
+    subject: name('subject', LIMITS.subjectLength).optional(),
+    status: statusList,
+    trigger: name('trigger').optional(),
+    actor: name('actor').optional(),
+    parentId: runIdSchema.optional(),
+    externalId: keyValue('externalId').optional(),
+    missingExternalId: name('missingExternalId').optional(),
+    tag: keyValue('tag').optional(),
+    createdAfter: isoTime('createdAfter').optional(),
+    createdBefore: isoTime('createdBefore').optional(),
+    q: name('q').optional(),
+    withTotal: z.boolean({ error: 'withTotal must be true or false' }).optional(),
+    limit: pageLimit(LIMITS.pageSize).optional(),
+    cursor: z.string().max(1000).optional(),
+  },
+  {
+    error: takes(
+      'listRuns filter',
+      '{ job?, subject?, status?, trigger?, actor?, parentId?, externalId?, missingExternalId?, tag?, createdAfter?, createdBefore?, q?, withTotal?, limit?, cursor? }',
+    ),
+  },
+);
 
-export const listSubjectsSchema = z.strictObject({
-  job: name('job').optional(),
-  status: statusList,
-  limit: pageLimit(LIMITS.pageSize).optional(),
-  cursor: z.string().max(1000).optional(),
-});
+export const listSubjectsSchema = z.strictObject(
+  {
+    job: name('job').optional(),
+    status: statusList,
+    limit: pageLimit(LIMITS.pageSize).optional(),
+    cursor: z.string().max(1000).optional(),
+  },
+  { error: takes('listSubjects filter', '{ job?, status?, limit?, cursor? }') },
+);
 
-export const listEventsSchema = z.strictObject({
-  afterSeq: z.number().int().min(0, 'afterSeq must be 0 or more').optional(),
-  limit: pageLimit(LIMITS.eventPageSize).optional(),
-});
+export const listEventsSchema = z.strictObject(
+  {
+    afterSeq: z
+      .number({ error: 'afterSeq must be a whole number 0 or more' })
+      .int('afterSeq must be a whole number 0 or more')
+      .min(0, 'afterSeq must be 0 or more')
+      .optional(),
+    limit: pageLimit(LIMITS.eventPageSize).optional(),
+  },
+  { error: takes('listEvents options', '{ afterSeq?, limit? }') },
+);
 
-export const statsSchema = z.strictObject({
-  job: name('job').optional(),
-  from: isoTime('from').optional(),
-  to: isoTime('to').optional(),
-  bucket: z.enum(['minute', 'hour', 'day'], { error: 'bucket must be minute, hour or day' }).optional(),
-});
+export const statsSchema = z.strictObject(
+  {
+    job: name('job').optional(),
+    from: isoTime('from').optional(),
+    to: isoTime('to').optional(),
+    bucket: z.enum(['minute', 'hour', 'day'], { error: 'bucket must be minute, hour or day' }).optional(),
+  },
+  { error: takes('stats query', '{ job?, from?, to?, bucket? }') },
+);
 
 const terminal = z.enum(['completed', 'failed', 'cancelled', 'timed_out'], {
   error: 'status must be a terminal status: completed, failed, cancelled or timed_out',
 });
 
 /** One historical run to import (README "Import format"). */
-export const importRecordSchema = z.strictObject({
-  sourceId: z
-    .string({ error: 'sourceId is required (a string)' })
-    .min(1, 'sourceId must be 1–1024 characters')
-    .max(1024, 'sourceId must be 1–1024 characters'),
-  id: runIdSchema.optional(),
-  job: name('job'),
-  subject: name('subject', LIMITS.subjectLength).optional(),
-  trigger: name('trigger').optional(),
-  actor: name('actor').optional(),
-  parentId: runIdSchema.optional(),
-  status: terminal.optional(),
-  createdAt: isoTime('createdAt').optional(),
-  startedAt: isoTime('startedAt').optional(),
-  finishedAt: isoTime('finishedAt').optional(),
-  params: jsonObject.optional(),
-  tags: stringMap('tags', LIMITS.tagValueLength).optional(),
-  notes: z.string().max(LIMITS.notesLength).optional(),
-  output: json.optional(),
-  statistics: jsonObject.optional(),
-  error: runErrorSchema.optional(),
-  externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
-  events: z
-    .array(eventInputSchema.omit({ key: true }))
-    .max(LIMITS.eventBatch)
-    .optional(),
-});
+export const importRecordSchema = z.strictObject(
+  {
+    sourceId: z
+      .string({ error: 'sourceId is required (a string)' })
+      .min(1, 'sourceId must be 1–1024 characters')
+      .max(1024, 'sourceId must be 1–1024 characters'),
+    id: runIdSchema.optional(),
+    job: name('job'),
+    subject: name('subject', LIMITS.subjectLength).optional(),
+    trigger: name('trigger').optional(),
+    actor: name('actor').optional(),
+    parentId: runIdSchema.optional(),
+    status: terminal.optional(),
+    createdAt: isoTime('createdAt').optional(),
+    startedAt: isoTime('startedAt').optional(),
+    finishedAt: isoTime('finishedAt').optional(),
+    params: jsonObject.optional(),
+    tags: stringMap('tags', LIMITS.tagValueLength).optional(),
+    notes: z.string().max(LIMITS.notesLength).optional(),
+    output: json.optional(),
+    statistics: jsonObject.optional(),
+    error: runErrorSchema.optional(),
+    externalIds: stringMap('externalIds', LIMITS.externalIdValueLength).optional(),
+    events: z
+      .array(eventInputSchema.omit({ key: true }))
+      .max(LIMITS.eventBatch)
+      .optional(),
+  },
+  { error: takes('an import record', '{ sourceId, job, … } (see docs/import.md)') },
+);
 
-export const importOptionsSchema = z.strictObject({
-  dryRun: z.boolean().optional(),
-  cutover: z
-    .union([z.literal('auto'), z.literal('none'), isoTime('cutover')], { error: 'cutover must be auto, none or an ISO time' })
-    .optional(),
-  subjectStatus: z.boolean().optional(),
-});
+export const importOptionsSchema = z.strictObject(
+  {
+    dryRun: z.boolean().optional(),
+    cutover: z
+      .union([z.literal('auto'), z.literal('none'), isoTime('cutover')], { error: 'cutover must be auto, none or an ISO time' })
+      .optional(),
+    subjectStatus: z.boolean().optional(),
+  },
+  { error: takes('import options', '{ dryRun?, cutover?, subjectStatus? }') },
+);
 
 export const sourceSchema = z
   .string({ error: 'source must be a string' })
@@ -307,8 +393,32 @@ export const namespaceSchema = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'names
 const JSON_ALLOWED =
   'must be JSON: null, booleans, finite numbers, strings, arrays and plain objects (no undefined, NaN, Infinity, bigint, Date or functions)';
 
+const NOT_PLAIN = Symbol('not a plain object');
+/** A Date, Map, Error… — not a plain object (nor a null-prototype one, as Fastify builds for params). */
+function isClassInstance(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as { constructor?: unknown } | null;
+  return proto !== null && proto !== Object.prototype && typeof proto.constructor === 'function' && proto.constructor !== Object;
+}
+
+/** `verify(runId?)`'s argument: a run id, or nothing for every run (`{ all: true }` is the CLI's flag, not this). */
+export function parseVerifyTarget(runId: unknown): string | undefined {
+  if (runId === undefined) return undefined;
+  if (typeof runId !== 'string')
+    throw new ValidationError(`verify takes a run id (a string), or nothing to verify every run; got ${preview(runId)}`, [
+      { field: 'runId', message: 'not a string' },
+    ]);
+  return parseInput(runIdSchema, runId, 'id');
+}
+
+/** A value as an error message shows it: JSON where it is JSON, and what it is where it is not. */
 function preview(value: unknown): string {
   if (value === undefined) return 'nothing';
+  // JSON.stringify would show a Date as a valid-looking ISO string, an Error as {}.
+  if (value instanceof Date) return `a Date (${Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString()})`;
+  if (value instanceof Error) return `an Error (${JSON.stringify(value.message)})`;
+  if (isClassInstance(value))
+    return `a ${(Object.getPrototypeOf(value) as { constructor: { name?: string } }).constructor.name || 'class'} object`;
   let text: string;
   try {
     // Show what JSON cannot hold (NaN, undefined, bigint…) instead of JSON.stringify's silent null/omission.
@@ -320,28 +430,68 @@ function preview(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  if (text.length <= 80) return text;
+  return `${text.slice(0, 77)}...${typeof value === 'string' ? ` (${value.length} characters)` : ''}`;
 }
+
+const article = (noun: string) => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`);
+
+/**
+ * zod's own wording ("Invalid input: expected object, received undefined", "Too big: …")
+ * says neither the field nor what is allowed in our terms; every schema above words its
+ * messages itself, and this covers whatever is left, from the issue's own facts.
+ */
+function ownWords(issue: z.core.$ZodIssue): string {
+  const unit = (origin: string | undefined) =>
+    origin === 'string' ? ' characters' : origin === 'array' || origin === 'set' ? ' items' : origin === 'object' ? ' keys' : '';
+  switch (issue.code) {
+    case 'invalid_type':
+      return `must be ${article(issue.expected)}`;
+    case 'too_big':
+      return `must be at most ${String(issue.maximum)}${unit(issue.origin)}`;
+    case 'too_small':
+      return `must be at least ${String(issue.minimum)}${unit(issue.origin)}`;
+    case 'invalid_value':
+      return `must be ${issue.values.length === 1 ? JSON.stringify(issue.values[0]) : `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`}`;
+    case 'invalid_format':
+      return `must be ${article(issue.format)}`;
+    case 'invalid_union':
+      return JSON_ALLOWED;
+    default:
+      return 'is not allowed here';
+  }
+}
+const ZOD_WORDING = /^(Invalid|Too (big|small)|Unrecognized)/;
 
 /** Parse `input` or throw a ValidationError listing every problem. `what` prefixes field paths. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what?: string): z.output<S> {
-  const result = schema.safeParse(input, { reportInput: true });
+  // zod takes any object for an object schema: a Date passed as complete()'s input would be
+  // an empty, valid input. Only plain objects (and arrays) are inputs.
+  const plain = !isClassInstance(input);
+  const result = schema.safeParse(plain ? input : NOT_PLAIN, { reportInput: true });
   if (result.success) return result.data;
   const details = result.error.issues.map((issue) => {
     const field = [what, ...issue.path.map(String)].filter(Boolean).join('.') || undefined;
+    const shownInput = !plain && issue.path.length === 0 ? input : issue.input;
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown field(s) ${issue.keys.join(', ')}`;
-    // z.json() is a union: its bare "Invalid input" would not say what is allowed.
-    if (issue.code === 'invalid_union' && message === 'Invalid input') message = JSON_ALLOWED;
-    const got = issue.code === 'unrecognized_keys' ? '' : `; got ${preview(issue.input)}`;
-    // Prefix the field path unless the message already starts with the field's own name.
+    else if (ZOD_WORDING.test(message)) message = ownWords(issue);
+    let got = issue.code === 'unrecognized_keys' ? '' : `; got ${preview(shownInput)}`;
+    // Times are ISO strings: say how to get one from the Date that was passed.
+    if (shownInput instanceof Date) got += '; pass an ISO 8601 string such as date.toISOString()';
+    // Name the whole field path once: "events.0.type is required", not "events.0.type: type is required".
+    // A message that is a predicate ("must be…", "is required") reads as a sentence after the name.
     const leaf = issue.path.length ? String(issue.path[issue.path.length - 1]) : '';
-    const named =
-      field && !message.startsWith(leaf || '\0')
-        ? `${field}: ${message}`
-        : field && issue.path.length > 1
-          ? `${field}: ${message}`
-          : message;
+    const predicate = /^(must|is|nests) /.test(message);
+    const named = !field
+      ? predicate
+        ? `the input ${message}`
+        : message
+      : message.startsWith(field)
+        ? message
+        : leaf && message.startsWith(`${leaf} `)
+          ? `${field}${message.slice(leaf.length)}`
+          : `${field}${predicate ? ' ' : ': '}${message}`;
     return { field, message: `${named}${got}` };
   });
   throw new ValidationError(details.map((d) => d.message).join('; '), details);

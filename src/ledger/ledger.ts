@@ -34,7 +34,15 @@ import type {
   UpdateRunInput,
   VerifyResult,
 } from '../core/types.js';
-import { cancelSchema, completeSchema, failSchema, namespaceSchema, parseInput, retrySchema } from '../core/validation.js';
+import {
+  cancelSchema,
+  completeSchema,
+  failSchema,
+  namespaceSchema,
+  parseInput,
+  parseVerifyTarget,
+  retrySchema,
+} from '../core/validation.js';
 import type { Database } from '../store/database.js';
 import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
@@ -178,8 +186,9 @@ export class SqlLedger implements Ledger {
   importRuns(source: string, records: unknown[], opts?: ImportOptions): Promise<ImportResult> {
     return importRuns(this.ctx, source, records, opts);
   }
-  verify(runId?: string): Promise<VerifyResult> {
-    return verify(this.ctx, runId === undefined ? undefined : parseRunId(runId));
+  // async: a bad argument must reject the promise, never throw before one is returned.
+  async verify(runId?: string): Promise<VerifyResult> {
+    return verify(this.ctx, parseVerifyTarget(runId));
   }
   /** Acts on every namespace: leases are a property of the store, not of a tenant. */
   reap(): Promise<ReapResult> {

@@ -3,6 +3,7 @@
  * The run is started with a lease, heartbeated while `fn` runs, completed with its
  * return value or failed with the thrown error — never left running by user code.
  */
+import { ValidationError } from '../core/errors.js';
 import type { Json, Ledger, StartedRun, TrackOptions } from '../core/types.js';
 
 const DEFAULT_LEASE_S = 60;
@@ -19,7 +20,18 @@ function toJson(value: unknown): Json {
 }
 
 export async function trackRun<T>(ledger: Ledger, opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
-  const { heartbeatEveryS, ...start } = opts;
+  // Checked before the run is started: a run must never be left running because of a bad call.
+  if (typeof fn !== 'function')
+    throw new ValidationError(
+      `track(options, fn) needs fn, a function (run) => result, e.g. track({ job: 'x' }, async (run) => work(run)); got ${fn === undefined ? 'nothing' : typeof fn}`,
+      [{ field: 'fn', message: 'not a function' }],
+    );
+  const every = opts?.heartbeatEveryS;
+  if (every !== undefined && !(typeof every === 'number' && every > 0 && Number.isFinite(every)))
+    throw new ValidationError(`heartbeatEveryS must be a number of seconds greater than 0; got ${JSON.stringify(every) ?? String(every)}`, [
+      { field: 'heartbeatEveryS', message: 'not a positive number' },
+    ]);
+  const { heartbeatEveryS, ...start } = opts ?? ({} as TrackOptions);
   const leaseS = start.leaseS ?? DEFAULT_LEASE_S;
   const run = await ledger.startRun({ ...start, leaseS });
   const everyMs = (heartbeatEveryS ?? leaseS / 3) * 1000;

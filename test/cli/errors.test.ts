@@ -55,6 +55,28 @@ describe('CLI errors and exit codes', { timeout: 240_000 }, () => {
     expect(help.stdout).toMatch(/Examples:\n {2}\$ runledger exec --job backup/);
   });
 
+  it('a mistyped option is named with the closest one, even where a required option is then missing', async () => {
+    const cases: [string[], string, string][] = [
+      [['start', '--jobb', 'x'], '--jobb', '--job'],
+      [['exec', '--jobb', 'x', '--', 'true'], '--jobb', '--job'],
+      [['fail', 'some-run', '--mesage', 'x'], '--mesage', '--message'],
+      [['tokens', 'create', '--scop', 'read'], '--scop', '--scope'],
+      [['runs', 'ls', '--jobb', 'x'], '--jobb', '--job'],
+    ];
+    for (const [args, typo, meant] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`error: unknown option '${typo}'\n(Did you mean ${meant}?)\n(add --help for usage)\n`);
+    }
+  });
+
+  it('the library’s input messages reach the CLI unchanged: an empty --type names error.type and what is allowed', async () => {
+    const id = (await cli('start', '--job', 'cli-shapes')).stdout.trim();
+    const r = await cli('fail', id, '--message', 'x', '--type', '');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('error: error.type must be 1–200 characters; got ""\n');
+  });
+
   it('a missing run exits 1; --json prints the error code', async () => {
     const r = await cli('runs', 'show', 'no-such-run');
     expect(r.code).toBe(1);

@@ -88,6 +88,92 @@ const cases = (): Case[] => [
   ['bad events limit', () => run.listEvents({ limit: 0 }), 'limit', ['limit', 'got 0', '1–1000']],
 ];
 
+// Each operation, given the wrong kind of thing where it takes an object: no zod wording
+// ("Invalid input: expected object, received undefined"), the shape it takes instead.
+const ZOD_WORDING = /Invalid input|expected \w+, received|Too (big|small)|Unrecognized key/;
+const WRONG_KINDS: [string, unknown][] = [
+  ['nothing', undefined],
+  ['a string', 'msg'],
+  ['a number', 5],
+  ['an array', []],
+  ['a Date', new Date('2026-01-02T03:04:05Z')],
+];
+const objectTakers = (run: StartedRun): [string, (x: never) => Promise<unknown>, string][] => [
+  ['startRun', (x) => ledger.startRun(x), '{ job,'],
+  ['complete', (x) => run.complete(x), '{ output?, statistics?, notes? }'],
+  ['fail', (x) => run.fail(x), '{ error: { message, type?, details? }'],
+  ['fail error', (x) => run.fail({ error: x }), 'error must be an object { message, type?, details?'],
+  ['cancel', (x) => run.cancel(x), '{ reason? }'],
+  ['retry error', (x) => run.retry({ error: x }), 'error must be an object { message'],
+  ['checkpoint', (x) => run.checkpoint(x), '{ name, metadata,'],
+  ['update', (x) => run.update(x), '{ tags?, notes?, externalIds?, ifVersion? }'],
+  ['events', (x) => run.events([x]), 'events.0 must be an object { type,'],
+  ['listRuns', (x) => ledger.listRuns(x), '{ job?, subject?, status?'],
+  ['listSubjects', (x) => ledger.listSubjects(x), '{ job?, status?, limit?, cursor? }'],
+  ['stats', (x) => ledger.stats(x), '{ job?, from?, to?, bucket? }'],
+];
+
+describe('the wrong kind of input is named in our words, with the shape that is taken', () => {
+  for (const [op, , shape] of objectTakers(undefined as never)) {
+    for (const [kind, value] of WRONG_KINDS) {
+      // Optional inputs accept nothing.
+      if (value === undefined && !['startRun', 'fail', 'fail error', 'checkpoint', 'update', 'events'].includes(op)) continue;
+      it(`${op} given ${kind}`, async () => {
+        // A run of its own: should the call wrongly succeed, it changes no other test's run.
+        const own = await ledger.startRun({ job: 'wrong-kinds' });
+        const call = objectTakers(own).find(([name]) => name === op)![1];
+        const fp = await fingerprint(ledger);
+        const err = await rejectsWith(call(value as never), 'validation_failed');
+        expect(await fingerprint(ledger)).toBe(fp);
+        expect(err.message).not.toMatch(ZOD_WORDING);
+        if (kind === 'a Date' && ['fail error', 'retry error', 'events'].includes(op)) {
+          // Nested, a Date is an object without the fields: the missing one is named.
+          expect(err.message).toMatch(/^(error\.message|events\.0\.type) is required/);
+          return;
+        }
+        expect(err.message).toContain(shape);
+        expect(err.message).toContain(
+          kind === 'nothing' ? 'got nothing' : kind === 'a Date' ? 'got a Date (2026-01-02T03:04:05.000Z)' : 'got ',
+        );
+      });
+    }
+  }
+
+  it('a Date where a time string goes says it is a Date and how to pass one, not a valid-looking "2026-…"', async () => {
+    const at = new Date('2026-01-02T03:04:05Z');
+    for (const call of [
+      () => ledger.startRun({ job: 'j', deadlineAt: at as never }),
+      () => ledger.listRuns({ createdAfter: at as never }),
+      () => run.event('t', {}, { at: at as never }),
+    ]) {
+      const err = await rejectsWith(call(), 'validation_failed');
+      expect(err.message).toContain('got a Date (2026-01-02T03:04:05.000Z); pass an ISO 8601 string such as date.toISOString()');
+      expect(err.message).not.toContain('got "2026');
+    }
+  });
+
+  it('a too-long string is shown with its length; zod-default limits are in our words', async () => {
+    const own = await ledger.startRun({ job: 'wrong-kinds' });
+    const err = await rejectsWith(own.complete({ notes: 'n'.repeat(70_000) }), 'validation_failed');
+    expect(err.message).toMatch(/^notes must be at most 65536 characters; got "n+\.\.\. \(70000 characters\)$/);
+  });
+
+  it('async methods reject, never throw before returning a promise: verify({ all: true }), track without fn', async () => {
+    let p: Promise<unknown> | undefined;
+    expect(() => (p = ledger.verify({ all: true } as never))).not.toThrow();
+    const err = await rejectsWith(p!, 'validation_failed');
+    expect(err.message).toBe('verify takes a run id (a string), or nothing to verify every run; got {"all":true}');
+    expect(() => (p = ledger.track({ job: 'j' }, undefined as never))).not.toThrow();
+    expect((await rejectsWith(p!, 'validation_failed')).message).toContain('track(options, fn) needs fn, a function');
+    // Nothing was started by the refused track().
+    expect((await ledger.listRuns({ job: 'j' })).runs).toEqual([]);
+    expect(() => (p = ledger.getRun(5 as never))).not.toThrow();
+    await rejectsWith(p!, 'validation_failed');
+    expect(() => (p = ledger.listRuns('x' as never))).not.toThrow();
+    await rejectsWith(p!, 'validation_failed');
+  });
+});
+
 describe('validation errors name field, value and what is allowed; nothing is stored', () => {
   for (const [label, call, field, fragments] of cases()) {
     it(label, async () => {

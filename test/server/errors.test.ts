@@ -74,6 +74,27 @@ describe('malformed requests', () => {
     expect(await run.listCheckpoints()).toEqual([]);
   });
 
+  it('the wrong shape reads the same over HTTP as in process, in our words: fail({ error: "msg" })', async () => {
+    const run = await ledger.startRun({ job: 'shapes', subject: 's' });
+    const json = { 'content-type': 'application/json' };
+    for (const [path, body, inProcessCall] of [
+      [`/v1/runs/${run.id}/fail`, { error: 'disk full' }, () => run.fail({ error: 'disk full' } as never)],
+      [`/v1/runs/${run.id}/fail`, { error: { message: 5 } }, () => run.fail({ error: { message: 5 } } as never)],
+      [`/v1/runs/${run.id}/events`, { events: ['progress'] }, () => run.events(['progress'] as never)],
+      [`/v1/runs/${run.id}/complete`, { notes: 7 }, () => run.complete({ notes: 7 } as never)],
+    ] as const) {
+      const p = expectProblem(await call('POST', path, JSON.stringify(body), json), 400, 'validation_failed');
+      const inProcess = await inProcessCall().then(
+        () => 'succeeded',
+        (err: Error) => err.message,
+      );
+      expect(p.detail).toBe(inProcess);
+      expect(p.detail).not.toMatch(/Invalid input|expected \w+, received/);
+      expect(p.detail).toMatch(/got /);
+    }
+    expect((await ledger.getRun(run.id)).status).toBe('running');
+  });
+
   it('prototype poisoning in JSON is refused with 400', async () => {
     const res = await call('POST', '/v1/runs', '{"job":"j","__proto__":{"admin":true}}', { 'content-type': 'application/json' });
     expectProblem(res, 400, 'validation_failed');
