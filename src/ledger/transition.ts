@@ -1,5 +1,5 @@
 /** Status transitions: start, complete, fail, cancel, retry and the reaper's timeout. */
-import { RunFinishedError } from '../core/errors.js';
+import { LedgerError, RunFinishedError } from '../core/errors.js';
 import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { assertTransition, isTerminal, sourcesOf } from '../core/status.js';
 import type { Json, JsonObject, RunError } from '../core/types.js';
@@ -15,6 +15,9 @@ export interface TransitionPayload {
   error?: RunError;
   reason?: string;
 }
+
+/** Re-reads of a run whose status changed between the update and the read-back; then `unavailable` (503: retry). */
+const MAX_TRANSITION_ATTEMPTS = 5;
 
 const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);
 
@@ -46,6 +49,7 @@ export async function transition(
   kind: TransitionKind,
   payload: TransitionPayload,
   renewedAt?: Date,
+  attempt = 1,
 ): Promise<RunRow | null> {
   const target = TRANSITION_TARGET[kind];
   const at = ctx.now().toISOString();
@@ -83,7 +87,11 @@ export async function transition(
       throw new RunFinishedError(id, current.status, `a repeated ${kind} must carry the same payload as the first`);
     }
     assertTransition(id, current.status, target);
-    // The status allowed it after all: it changed between our two statements; try again.
-    return transition(ctx, id, kind, payload);
+    // The status allowed it after all: it changed between our two statements; try again, a
+    // bounded number of times (only a run cycling running ⇄ retrying could keep this going).
+    if (attempt >= MAX_TRANSITION_ATTEMPTS) {
+      throw new LedgerError('unavailable', `run ${id} kept changing status while ${kind} was applied (${attempt} attempts); try again`);
+    }
+    return transition(ctx, id, kind, payload, renewedAt, attempt + 1);
   });
 }
