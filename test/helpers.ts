@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 
 import { createClient, type OpenedLedger, openLedger, type RunledgerClient, startServer } from '../src/index.js';
 
@@ -111,4 +112,30 @@ export async function rejectsWith(promise: Promise<unknown>, code: string): Prom
     return e;
   }
   throw new Error(`expected error code ${code}, but the call succeeded`);
+}
+
+/**
+ * The one per-file fixture: registers beforeAll/afterAll hooks that open a fresh ledger
+ * on the selected backend (its own schema or in-memory database; over HTTP when
+ * RUNLEDGER_TEST_VIA=http) and close and drop it after the file. Returns a stand-in
+ * that forwards to that ledger, so tests use it as they would the ledger itself.
+ * @example const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
+ */
+export function useFreshLedger(opts: Parameters<typeof freshLedger>[0] = {}): OpenedLedger {
+  let current: OpenedLedger | undefined;
+  beforeAll(async () => {
+    current = await freshLedger(opts);
+  });
+  afterAll(async () => {
+    await current?.close();
+    current = undefined;
+    await dropSchemas();
+  });
+  return new Proxy({} as OpenedLedger, {
+    get(_, prop) {
+      if (!current) throw new Error(`the file's ledger is used outside a test (reading ${String(prop)}): it opens in beforeAll`);
+      const value = Reflect.get(current, prop, current);
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  });
 }

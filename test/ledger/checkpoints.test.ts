@@ -8,21 +8,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { type JsonObject, type OpenedLedger, openLedger } from '../../src/index.js';
-import { dropSchemas, freshLedger, freshSchema, onPostgres, PG_URL, rejectsWith } from '../helpers.js';
+import { type JsonObject, openLedger } from '../../src/index.js';
+import { freshSchema, onPostgres, PG_URL, rejectsWith, useFreshLedger } from '../helpers.js';
 import { eventRows, expectedCheckpointHash, fingerprint } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 describe('checkpoints', () => {
   it('contentHash is sha256 of the RFC 8785 JSON of { name, kind, ref, metadata, data }', async () => {

@@ -3,21 +3,12 @@
  * `run.status` event and the subject status in ONE transaction — all of it or none.
  * Invariant 9: a finish without notes keeps the existing notes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
-import { dropSchemas, freshLedger, onPostgres, rejectsWith, viaHttp } from '../helpers.js';
+import { onPostgres, rejectsWith, useFreshLedger, viaHttp } from '../helpers.js';
 import { eventRows, fingerprint, rejection } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 describe('one-transaction completion', () => {
   it('stores status, output, statistics, notes, finishedAt, the status event and the subject status together', async () => {

@@ -3,21 +3,13 @@
  * trigger, actor, parentId, params) returns the existing run; a different one is
  * `id_conflict` naming exactly the fields that differ. Never silently ignored.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger, StartRunInput } from '../../src/index.js';
-import { dropSchemas, freshLedger, onPostgres, rejectsWith } from '../helpers.js';
+import type { StartRunInput } from '../../src/index.js';
+import { onPostgres, rejectsWith, useFreshLedger } from '../helpers.js';
 import { eventRows, fingerprint } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 const base = (id: string): StartRunInput => ({
   id,

@@ -4,21 +4,13 @@
  * repeated key returns the original seq and writes nothing; the same key with other
  * content is `key_conflict` and the whole batch stores nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { AppendResult, OpenedLedger } from '../../src/index.js';
-import { BACKEND, dropSchemas, freshLedger, onPostgres, rejectsWith } from '../helpers.js';
+import type { AppendResult } from '../../src/index.js';
+import { BACKEND, onPostgres, rejectsWith, useFreshLedger } from '../helpers.js';
 import { eventRows, fingerprint } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 describe(`gapless seq under concurrency (${BACKEND})`, () => {
   it('20 concurrent appenders, 600 events in single and batched appends: seq is exactly 1..N, each ack in its place', async () => {

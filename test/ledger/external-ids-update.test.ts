@@ -4,21 +4,12 @@
  * `run.external_id` event; runs are searchable by id and by a missing key.
  * update(): tags merge (last write wins per key), notes, compare-and-set on version.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
-import { dropSchemas, freshLedger, onPostgres, rejectsWith } from '../helpers.js';
+import { onPostgres, rejectsWith, useFreshLedger } from '../helpers.js';
 import { eventRows, fingerprint } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 describe('write-once external ids', () => {
   it('a new key is stored and logged; the same value again is a no-op (no version bump, no event)', async () => {

@@ -9,21 +9,12 @@
  * than sleeping, so they do not depend on how fast the machine is; one test uses the
  * real clock with a 1 s lease.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
-import { BACKEND, dropSchemas, freshLedger, onPostgres, rejectsWith, sleep } from '../helpers.js';
+import { BACKEND, onPostgres, rejectsWith, sleep, useFreshLedger } from '../helpers.js';
 import { ageRun, eventRows } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 const stored = async (id: string) =>
   (await ledger.database.query<{ suspect: boolean; status: string }>(`select suspect, status from runs where id = $1`, [id])).rows[0];

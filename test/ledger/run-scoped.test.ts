@@ -3,21 +3,13 @@
  * subject running at once each end with their own output; neither is touched by the
  * other's writes. The same id in two namespaces is two runs.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { OpenedLedger, Run } from '../../src/index.js';
-import { dropSchemas, freshLedger } from '../helpers.js';
+import { useFreshLedger } from '../helpers.js';
 import { eventRows } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: 8 });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: 8 });
 
 /** Everything a run owns, to compare before/after another run's writes. */
 async function state(id: string, l = ledger) {

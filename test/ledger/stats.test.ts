@@ -1,17 +1,9 @@
 /** stats(): counts per status and duration percentiles per bucket and per job. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
-import { dropSchemas, freshLedger, rejectsWith } from '../helpers.js';
+import { rejectsWith, useFreshLedger } from '../helpers.js';
 
-let ledger: OpenedLedger;
-beforeAll(async () => {
-  ledger = await freshLedger();
-});
-afterAll(async () => {
-  await ledger.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger();
 
 // Runs created in one hour with chosen durations (ms) and statuses.
 const hour = '2025-03-01T10:00:00.000Z';

@@ -11,20 +11,12 @@
  * the imports and completions of one case run concurrently on separate connections.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger, RunStatus } from '../../src/index.js';
-import { BACKEND, dropSchemas, freshLedger, onPostgres } from '../helpers.js';
+import type { RunStatus } from '../../src/index.js';
+import { BACKEND, onPostgres, useFreshLedger } from '../helpers.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 const TERMINAL = ['completed', 'failed', 'cancelled', 'timed_out'] as const;
 const BASE = Date.parse('2026-03-01T00:00:00.000Z');

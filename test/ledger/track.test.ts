@@ -3,21 +3,13 @@
  * its return value or fails with the thrown error (type, message, stack) and rethrows.
  * A run is never left running by user code.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger, StartedRun } from '../../src/index.js';
-import { dropSchemas, freshLedger, sleep } from '../helpers.js';
+import type { StartedRun } from '../../src/index.js';
+import { sleep, useFreshLedger } from '../helpers.js';
 import { ageRun } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger();
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger();
 
 class QuotaExceeded extends Error {
   override name = 'QuotaExceeded';

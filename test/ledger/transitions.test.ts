@@ -5,21 +5,13 @@
  * repeating the same terminal call with the same payload is a no-op, with another
  * payload it is `run_finished`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger, RunHandle, RunStatus } from '../../src/index.js';
-import { dropSchemas, freshLedger, onPostgres, rejectsWith } from '../helpers.js';
+import type { RunHandle, RunStatus } from '../../src/index.js';
+import { onPostgres, rejectsWith, useFreshLedger } from '../helpers.js';
 import { eventRows, fingerprint } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger({ poolSize: onPostgres ? 20 : undefined });
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
 type Op = 'start' | 'complete' | 'fail' | 'cancel' | 'retry';
 const OPS: Op[] = ['start', 'complete', 'fail', 'cancel', 'retry'];

@@ -4,23 +4,15 @@
  * pages, counting the rows each query returns; tampering is still found on any page and
  * across page boundaries.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
 import type { LedgerContext } from '../../src/ledger/context.js';
 import { verify } from '../../src/ledger/verify.js';
 import type { Database } from '../../src/store/database.js';
-import { dropSchemas, freshLedger } from '../helpers.js';
+import { useFreshLedger } from '../helpers.js';
 import { withoutImmutability } from './support.js';
 
-let ledger: OpenedLedger;
-beforeAll(async () => {
-  ledger = await freshLedger();
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger();
 
 const PAGE = 7;
 

@@ -5,21 +5,13 @@
  * (body, hash, deleted events, checkpoints). The database itself refuses to change
  * events and checkpoints.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger, StartedRun } from '../../src/index.js';
-import { dropSchemas, freshLedger } from '../helpers.js';
+import type { StartedRun } from '../../src/index.js';
+import { useFreshLedger } from '../helpers.js';
 import { eventRows, expectedCheckpointHash, expectedEventHash, rejection, withoutImmutability } from './support.js';
 
-let ledger: OpenedLedger;
-
-beforeAll(async () => {
-  ledger = await freshLedger();
-});
-afterAll(async () => {
-  await ledger?.close();
-  await dropSchemas();
-});
+const ledger = useFreshLedger();
 
 /** A run with every kind of log entry: status changes, events (keyed, levelled), a checkpoint, external ids. */
 async function busyRun(id: string): Promise<StartedRun> {
