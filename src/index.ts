@@ -1,5 +1,14 @@
 /** runledger's public API. Everything else is internal. */
 export { type ClientOptions, createClient, HttpError, type RunledgerClient, type TailOptions, type TailResult } from './client/client.js';
+export {
+  type Change,
+  CHANGE_TYPES,
+  type ChangePage,
+  type ChangesQuery,
+  type ChangeType,
+  type Watcher,
+  type WatchOptions,
+} from './core/changes.js';
 export * from './core/errors.js';
 export { canonicalJson, chainHash, checkpointHash } from './core/hash.js';
 export { isTerminal, TERMINAL_STATUSES, TRANSITIONS } from './core/status.js';

@@ -32,7 +32,7 @@ export async function freshStore(opts: { poolSize?: number; connectionLifetimeS?
 
 /**
  * The client seen through the OpenedLedger shape: every ledger call goes over HTTP; only
- * `database` (and `changes`) reach the store directly, for tests that inspect or tamper
+ * `database` (and `notices`) reach the store directly, for tests that inspect or tamper
  * with rows as SQL would.
  */
 function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => Promise<void>): OpenedLedger {
@@ -59,7 +59,7 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'database') return database;
-      if (prop === 'changes' || prop === 'location') return inner[prop];
+      if (prop === 'notices' || prop === 'location') return inner[prop];
       if (prop === 'inNamespace') return (ns: string) => viaClient(target.inNamespace(ns), inner.inNamespace(ns) as OpenedLedger);
       if (prop === 'close' && close) return close;
       const value = Reflect.get(target, prop, target);

@@ -1,3 +1,14 @@
+table changes
+  namespace text not null
+  id bigint not null
+  xid xid8 not null default pg_current_xact_id()
+  type text not null
+  at timestamp with time zone not null
+  run_id text
+  job text not null
+  subject text
+  data jsonb not null
+
 table checkpoints
   namespace text not null
   run_id text not null
@@ -79,7 +90,44 @@ table tokens
   revoked_at timestamp with time zone
   last_used_at timestamp with time zone
 
+table webhook_attempts
+  namespace text not null
+  webhook_id text not null
+  change_id bigint not null
+  attempt integer not null
+  at timestamp with time zone not null
+  duration_ms integer not null
+  status_code integer
+  error text
+  outcome text not null
+
+table webhook_deliveries
+  namespace text not null
+  webhook_id text not null
+  change_xid xid8 not null
+  change_id bigint not null
+  state text not null
+  attempts integer not null default 0
+  next_at timestamp with time zone not null
+  created_at timestamp with time zone not null
+  finished_at timestamp with time zone
+
+table webhooks
+  namespace text not null
+  id text not null
+  url text not null
+  types text[] not null
+  job text
+  description text
+  secret text not null
+  created_at timestamp with time zone not null
+  disabled_at timestamp with time zone
+  disabled_reason text
+  after_xid xid8 not null
+  after_id bigint not null
+
 -- constraints
+changes.changes_pkey: PRIMARY KEY (namespace, xid, id)
 checkpoints.checkpoints_pkey: PRIMARY KEY (namespace, run_id, name)
 events.events_pkey: PRIMARY KEY (namespace, run_id, seq)
 runledger_migrations.runledger_migrations_pkey: PRIMARY KEY (id)
@@ -89,8 +137,16 @@ subject_status.subject_status_pkey: PRIMARY KEY (namespace, job, subject)
 tokens.tokens_pkey: PRIMARY KEY (id)
 tokens.tokens_scope_check: CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text, 'admin'::text])))
 tokens.tokens_token_hash_key: UNIQUE (token_hash)
+webhook_attempts.webhook_attempts_namespace_webhook_id_fkey: FOREIGN KEY (namespace, webhook_id) REFERENCES webhooks(namespace, id) ON DELETE CASCADE
+webhook_attempts.webhook_attempts_outcome_check: CHECK ((outcome = ANY (ARRAY['delivered'::text, 'retry'::text, 'failed'::text, 'disabled'::text])))
+webhook_attempts.webhook_attempts_pkey: PRIMARY KEY (namespace, webhook_id, change_id, attempt)
+webhook_deliveries.webhook_deliveries_namespace_webhook_id_fkey: FOREIGN KEY (namespace, webhook_id) REFERENCES webhooks(namespace, id) ON DELETE CASCADE
+webhook_deliveries.webhook_deliveries_pkey: PRIMARY KEY (namespace, webhook_id, change_id)
+webhook_deliveries.webhook_deliveries_state_check: CHECK ((state = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text])))
+webhooks.webhooks_pkey: PRIMARY KEY (namespace, id)
 
 -- indexes
+CREATE UNIQUE INDEX changes_pkey ON changes USING btree (namespace, xid, id)
 CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_id, name)
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)
 CREATE UNIQUE INDEX events_pkey ON events USING btree (namespace, run_id, seq)
@@ -112,6 +168,11 @@ CREATE INDEX subject_status_list_idx ON subject_status USING btree (namespace, j
 CREATE UNIQUE INDEX subject_status_pkey ON subject_status USING btree (namespace, job, subject)
 CREATE UNIQUE INDEX tokens_pkey ON tokens USING btree (id)
 CREATE UNIQUE INDEX tokens_token_hash_key ON tokens USING btree (token_hash)
+CREATE UNIQUE INDEX webhook_attempts_pkey ON webhook_attempts USING btree (namespace, webhook_id, change_id, attempt)
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries USING btree (next_at) WHERE (state = 'pending'::text)
+CREATE UNIQUE INDEX webhook_deliveries_pkey ON webhook_deliveries USING btree (namespace, webhook_id, change_id)
+CREATE INDEX webhook_deliveries_recent_idx ON webhook_deliveries USING btree (namespace, webhook_id, created_at DESC, change_id DESC)
+CREATE UNIQUE INDEX webhooks_pkey ON webhooks USING btree (namespace, id)
 
 -- triggers
 CREATE TRIGGER checkpoints_immutable BEFORE DELETE OR UPDATE ON checkpoints FOR EACH ROW EXECUTE FUNCTION runledger_refuse_change()

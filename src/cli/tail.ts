@@ -74,7 +74,7 @@ async function followInProcess(ledger: Target, id: string, p: Printer, opts: Tai
   const onChange = (n: { namespace: string; runId: string }) => {
     if (n.namespace === namespace && n.runId === id) wake?.();
   };
-  direct.changes.on('change', onChange);
+  direct.notices.on('change', onChange);
   // Other processes write a PostgreSQL ledger too; their writes do not reach this process's
   // change feed, so re-read at a calm interval there. Embedded, this process holds the data
   // directory and the change feed sees every write.
@@ -89,7 +89,7 @@ async function followInProcess(ledger: Target, id: string, p: Printer, opts: Tai
       await woken;
     }
   } finally {
-    direct.changes.off('change', onChange);
+    direct.notices.off('change', onChange);
     if (poll) clearInterval(poll);
     opts.signal?.removeEventListener('abort', onAbort);
   }

@@ -4,6 +4,7 @@
  * ids are generated here so that a retried create is safe, and server problems come
  * back as the same LedgerError subclasses with the same `code` and message.
  */
+import { type ChangePage, type ChangesQuery, changesQuerySchema, parseCursor, type Watcher, type WatchOptions } from '../core/changes.js';
 import { ValidationError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
 import type {
@@ -63,6 +64,7 @@ import {
 import { trackRun } from '../ledger/track.js';
 import { newAgent, request, type RequestSpec, type Transport } from './http.js';
 import { type TailOptions, type TailResult, tailRun } from './tail.js';
+import { watchOverHttp } from './watch.js';
 
 export { HttpError } from './http.js';
 export type { TailOptions, TailResult } from './tail.js';
@@ -270,6 +272,16 @@ class HttpLedger implements RunledgerClient {
   async stats(query: StatsQuery = {}): Promise<StatsResult> {
     parseInput(statsSchema, query);
     return this.send({ method: 'GET', path: '/v1/stats', query: { ...query }, idempotent: true });
+  }
+  async changes(query: ChangesQuery = {}): Promise<ChangePage> {
+    parseInput(changesQuerySchema, query);
+    parseCursor(query.after);
+    return this.send({ method: 'GET', path: '/v1/changes', query: { ...query }, idempotent: true });
+  }
+  watch(opts: WatchOptions): Watcher {
+    parseInput(changesQuerySchema, { after: opts.after, types: opts.types, job: opts.job });
+    parseCursor(opts.after);
+    return watchOverHttp(this.transport, this.namespace, opts);
   }
   async tail(runId: string, opts: TailOptions): Promise<TailResult> {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);

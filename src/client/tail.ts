@@ -26,8 +26,11 @@ interface SseMessage {
   data: string;
 }
 
-/** Splits an SSE byte stream into messages (comments and `retry:` are skipped). */
-async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
+/**
+ * Splits an SSE byte stream into messages (comments and `retry:` are skipped; so are
+ * messages without data unless `idOnly`: those only move Last-Event-ID).
+ */
+export async function* messages(body: ReadableStream<Uint8Array>, idOnly = false): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   let buffer = '';
   let current: { id?: string; data: string[] } = { data: [] };
@@ -38,7 +41,7 @@ async function* messages(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMe
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + (buffer.startsWith('\r\n', nl) ? 2 : 1));
       if (line === '') {
-        if (current.data.length) yield { id: current.id, data: current.data.join('\n') };
+        if (current.data.length || (idOnly && current.id !== undefined)) yield { id: current.id, data: current.data.join('\n') };
         current = { data: [] };
         continue;
       }

@@ -4,6 +4,8 @@
  * so code written against it runs unchanged in process or over HTTP.
  */
 
+import type { ChangePage, ChangesQuery, Watcher, WatchOptions } from './changes.js';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
 
@@ -393,5 +395,9 @@ export interface Ledger {
   verify(runId?: string): Promise<VerifyResult>;
   reap(): Promise<ReapResult>;
   stats(query?: StatsQuery): Promise<StatsResult>;
+  /** The namespace's change log after a cursor (README "Change feed"). */
+  changes(query?: ChangesQuery): Promise<ChangePage>;
+  /** Follows the change log from `after`; every change once, in feed order. */
+  watch(opts: WatchOptions): Watcher;
   close(): Promise<void>;
 }

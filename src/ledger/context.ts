@@ -9,6 +9,8 @@ export interface ChangeNotice {
   runId: string;
   lastSeq: number;
   status?: string;
+  /** The write appended to the change log (watchers of the feed wake on it). */
+  feed?: boolean;
 }
 
 /** What every ledger operation needs: the database, the namespace, a clock, a change feed. */

@@ -1,6 +1,7 @@
 /** SqlLedger: the `Ledger` interface over a Database (PGlite or PostgreSQL). */
 import { EventEmitter } from 'node:events';
 
+import type { ChangePage, ChangesQuery, Watcher, WatchOptions } from '../core/changes.js';
 import type {
   AppendResult,
   CancelInput,
@@ -44,6 +45,7 @@ import {
   retrySchema,
 } from '../core/validation.js';
 import type { Database } from '../store/database.js';
+import { feedLag, listChanges, watchChanges } from './changes.js';
 import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { createRun } from './create.js';
@@ -153,8 +155,48 @@ export class SqlLedger implements Ledger {
   }
 
   /** In-process notices of committed writes (the server's live tail uses them). */
-  get changes(): EventEmitter<{ change: [ChangeNotice] }> {
+  get notices(): EventEmitter<{ change: [ChangeNotice] }> {
     return this.shared.changes;
+  }
+
+  /**
+   * The namespace's change log after a cursor, oldest first (README "Change feed").
+   * @example
+   * let after: string | undefined;
+   * const { changes, nextAfter } = await ledger.changes({ after, types: ['run.finished'] });
+   */
+  changes(query?: ChangesQuery): Promise<ChangePage> {
+    return listChanges(this.ctx, query);
+  }
+
+  /**
+   * Follows the change log: `onChange` sees every change after `after`, once each, in feed
+   * order. Wakes at once on this process's writes, and polls every `pollMs` (default 1000)
+   * for other processes' writes.
+   * @example
+   * const w = ledger.watch({ after: 'now', types: ['run.finished'], onChange: (c) => console.log(c.data) });
+   * await w.stop();
+   */
+  watch(opts: WatchOptions & { pollMs?: number }): Watcher {
+    const wait = (ms: number, signal: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.shared.changes.off('change', onNotice);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const onNotice = (n: ChangeNotice) => n.feed && n.namespace === this.namespace && done();
+        const timer = setTimeout(done, ms);
+        this.shared.changes.on('change', onNotice);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    return watchChanges((q) => this.changes(q), opts, wait, opts.pollMs);
+  }
+
+  /** Seconds the change feed is held back by the oldest open transaction (0: not held back). */
+  feedLag(): Promise<number> {
+    return feedLag(this.ctx);
   }
 
   inNamespace(namespace: string): SqlLedger {

@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 
 import type { ReapResult, RunRef } from '../core/types.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
+import { RUN_COLUMNS } from './rows.js';
+import { insertChangesFrom, runChangeJson } from './sql/changes.js';
 import { transition } from './transition.js';
 
 const BATCH = 500;
@@ -21,12 +23,17 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
     const lock = await tx.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock(hashtext(current_schema() || '.runledger.reap')) as ok`);
     if (!lock.rows[0].ok) return { acquired: false, suspected: [], timedOut: [] };
 
-    // Step 1: past one lease → suspect (reversible: any renewal clears it).
-    const suspected = await tx.query<RunRef>(
-      `update runs set suspect = true
-        where status in ('running', 'retrying') and lease_s is not null and not suspect
-          and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1
-       returning namespace, id`,
+    // Step 1: past one lease → suspect (reversible: any renewal clears it), with a
+    // run.suspect change per run flagged, in the same statement.
+    const suspected = await tx.query<RunRef & { last_seq: number }>(
+      `with s as (
+         update runs r set suspect = true
+          where status in ('running', 'retrying') and lease_s is not null and not suspect
+            and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1
+         returning ${RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2')}
+       ), chg as (${insertChangesFrom(`(select namespace, 'run.suspect' as type, $1::timestamptz as at, id as run_id, job, subject,
+                                              jsonb_build_object('run', ${runChangeJson('s')}) as data from s) c`)})
+       select namespace, id, last_seq from s`,
       [now],
     );
 
@@ -52,7 +59,8 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
       const row = await transition(runCtx, run.id, 'timeout', { error }, run.renewed);
       if (row) timedOut.push({ namespace: run.namespace, id: run.id });
     }
-    return { acquired: true, suspected: suspected.rows, timedOut };
+    for (const r of suspected.rows) held.push({ namespace: r.namespace, runId: r.id, lastSeq: r.last_seq, feed: true });
+    return { acquired: true, suspected: suspected.rows.map((r) => ({ namespace: r.namespace, id: r.id })), timedOut };
   });
   for (const notice of held) ctx.changes.emit('change', notice);
   return result;

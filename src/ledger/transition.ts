@@ -76,7 +76,8 @@ export async function transition(
       renewedAt ?? null,
     ]);
     if (rows[0]) {
-      ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target });
+      const feed = isTerminal(target) || undefined;
+      ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target, feed });
       return rows[0];
     }
     if (renewedAt) return null;

@@ -18,6 +18,7 @@ import { ServerMetrics } from './metrics.js';
 import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
 import { type RateLimitOption, resolveRateLimit } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerChangeRoutes } from './routes/changes.js';
 import { registerCheckpointRoutes } from './routes/checkpoints.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -129,7 +130,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   app.decorate('runledger', { metrics, hub });
   app.decorateRequest('identity', null);
   const countChange = (n: ChangeNotice) => metrics.change(n);
-  ledger.changes.on('change', countChange);
+  ledger.notices.on('change', countChange);
 
   // Step 1: bodies. Only JSON; an empty body is an absent one (so `POST …/start` needs none).
   const defaultJson = app.getDefaultJsonParser('error', 'error');
@@ -275,6 +276,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerRunRoutes(app, ledger, metrics);
   registerEventRoutes(app, ledger, metrics);
   registerStreamRoutes(app, ledger, hub, streams, opts.stream);
+  registerChangeRoutes(app, ledger, hub, streams, opts.stream);
   registerCheckpointRoutes(app, ledger);
   registerSubjectRoutes(app, ledger);
   registerAdminRoutes(app, ledger, metrics);
@@ -294,7 +296,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     done(null, payload);
   });
   app.addHook('onClose', async () => {
-    ledger.changes.off('change', countChange);
+    ledger.notices.off('change', countChange);
     await hub.close();
   });
   return app;

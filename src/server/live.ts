@@ -2,7 +2,7 @@
  * Wake-ups for live tails. A stream sleeps until its run changes; it never polls the
  * database in a loop.
  *
- * - In process: the ledger's `changes` feed fires after each committed write.
+ * - In process: the ledger's `notices` fire after each committed write.
  * - Across processes (PostgreSQL): after a write commits, this server sends one
  *   `NOTIFY runledger_changes` naming the changed runs, and every server LISTENs. The
  *   NOTIFY is sent here, after commit and outside the ledger's transactions, so the
@@ -35,6 +35,11 @@ interface Payload {
 }
 
 const keyOf = (namespace: string, runId: string) => `${namespace}\u0000${runId}`;
+/**
+ * The run id that stands for "the namespace's change log grew" (no run id is empty):
+ * change-feed streams subscribe to it, and it travels in NOTIFY like any other pair.
+ */
+const FEED = '';
 
 /** One stream's subscription: `next()` resolves at the next change (or after `timeoutMs`). */
 export interface Subscription {
@@ -57,9 +62,13 @@ interface Waiter {
 export class ChangeHub {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly instance = randomBytes(8).toString('hex');
-  private readonly onChange = (n: { namespace: string; runId: string }) => {
+  private readonly onChange = (n: { namespace: string; runId: string; feed?: boolean }) => {
     this.wake(keyOf(n.namespace, n.runId));
     if (this.notify) this.queueNotify(n.namespace, n.runId);
+    if (n.feed) {
+      this.wake(keyOf(n.namespace, FEED));
+      if (this.notify) this.queueNotify(n.namespace, FEED);
+    }
   };
   private schema: string | null = null;
   private listening: Promise<void> | null = null;
@@ -75,7 +84,7 @@ export class ChangeHub {
     opts: { crossProcess?: boolean } = {},
   ) {
     this.notify = ledger.database.kind === 'postgres' && opts.crossProcess !== false;
-    ledger.changes.on('change', this.onChange);
+    ledger.notices.on('change', this.onChange);
   }
 
   subscribe(namespace: string, runId: string): Subscription {
@@ -106,6 +115,11 @@ export class ChangeHub {
         waiter.wake?.();
       },
     };
+  }
+
+  /** A subscription that wakes when the namespace's change log may have grown. */
+  subscribeFeed(namespace: string): Subscription {
+    return this.subscribe(namespace, FEED);
   }
 
   private wake(key: string): void {
@@ -194,7 +208,7 @@ export class ChangeHub {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.ledger.changes.off('change', this.onChange);
+    this.ledger.notices.off('change', this.onChange);
     for (const set of this.waiters.values()) for (const w of set) w.wake?.();
     await this.sending;
     await this.listening;

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 
+import { changesQuerySchema } from '../core/changes.js';
 import { ValidationError } from '../core/errors.js';
 import {
   cancelSchema,
@@ -47,6 +48,8 @@ export const listSubjectsQuery = listSubjectsSchema.extend(namespace);
 export const listEventsQuery = listEventsSchema.extend(namespace);
 export const streamQuery = listEventsSchema.pick({ afterSeq: true }).extend(namespace);
 export const statsQuery = statsSchema.extend(namespace);
+export const changesQuery = changesQuerySchema.extend(namespace);
+export const changesStreamQuery = changesQuerySchema.omit({ limit: true }).extend(namespace);
 
 export const startRunBody = startRunSchema;
 export const updateRunBody = updateRunSchema.omit({ ifVersion: true });

@@ -34,7 +34,7 @@ export function expectedCheckpointHash(c: { name: string; kind?: string | null; 
 
 /**
  * A fingerprint of every row the ledger stores (runs, events, checkpoints, subject
- * status) in one statement: equal fingerprints mean nothing at all was written.
+ * status, the change log) in one statement: equal fingerprints mean nothing at all was written.
  */
 export async function fingerprint(ledger: OpenedLedger): Promise<string> {
   const { rows } = await ledger.database.query<{ f: string }>(`
@@ -42,7 +42,8 @@ export async function fingerprint(ledger: OpenedLedger): Promise<string> {
       (select md5(coalesce(string_agg(t::text, ',' order by namespace, id), '')) from runs t),
       (select md5(coalesce(string_agg(t::text, ',' order by namespace, run_id, seq), '')) from events t),
       (select md5(coalesce(string_agg(t::text, ',' order by namespace, run_id, name), '')) from checkpoints t),
-      (select md5(coalesce(string_agg(t::text, ',' order by namespace, job, subject), '')) from subject_status t)
+      (select md5(coalesce(string_agg(t::text, ',' order by namespace, job, subject), '')) from subject_status t),
+      (select md5(coalesce(string_agg(t::text, ',' order by namespace, xid, id), '')) from changes t)
     ) as f`);
   return rows[0].f;
 }

@@ -6,8 +6,10 @@
  * so the result does not depend on the order in which completions commit.
  *
  * `source` is a CTE/relation with columns namespace, job, subject, id, status, trigger, finished_at.
+ * `returning` (optional) is appended as the statement's RETURNING list: it sees the new row,
+ * whose previous_status is the status it replaced (null when the subject is new).
  */
-export const upsertSubjectStatusFrom = (source: string) => `
+export const upsertSubjectStatusFrom = (source: string, returning?: string) => `
   insert into subject_status as s (namespace, job, subject, run_id, status, trigger, finished_at, previous_status, status_changed_at)
   select namespace, job, subject, id, status, trigger, finished_at, null, finished_at
     from ${source}
@@ -19,4 +21,9 @@ export const upsertSubjectStatusFrom = (source: string) => `
     finished_at = excluded.finished_at,
     previous_status = s.status,
     status_changed_at = case when s.status = excluded.status then s.status_changed_at else excluded.finished_at end
-  where (s.finished_at, s.run_id) < (excluded.finished_at, excluded.run_id)`;
+  where (s.finished_at, s.run_id) < (excluded.finished_at, excluded.run_id)${
+    returning
+      ? `
+  returning ${returning}`
+      : ''
+  }`;

@@ -1,7 +1,8 @@
 /**
  * A status transition in ONE statement (one round trip): update the run if its current
  * status allows it, append the `run.status` event to its hash chain, and for a terminal
- * status derive the subject status — all or nothing (DESIGN invariants 2 and 3).
+ * status derive the subject status and append to the change log — all or nothing
+ * (DESIGN invariants 2 and 3).
  * When no row comes back, the caller reads the run to explain why (not found,
  * idempotent repeat, invalid transition).
  */
@@ -9,6 +10,7 @@ import { sqlChainHash } from '../../core/hash.js';
 import type { RunStatus } from '../../core/types.js';
 import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
+import { insertChangesFrom, runChangeJson } from './changes.js';
 import { upsertSubjectStatusFrom } from './subjectStatus.js';
 
 export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
@@ -43,6 +45,17 @@ export function transitionSql(kind: TransitionKind): string {
   let sql = cache.get(kind);
   if (sql) return sql;
   const terminal = kind !== 'start' && kind !== 'retry';
+  // A terminal status also appends to the change log, in this same statement: run.finished,
+  // and subject.changed when the subject's current status took another value (or a first one).
+  const changeLog = `, chg as (${insertChangesFrom(`(
+    select namespace, 'run.finished' as type, $5::timestamptz as at, id as run_id, job, subject,
+           jsonb_build_object('run', ${runChangeJson('upd')}) as data
+      from upd
+    union all
+    select namespace, 'subject.changed', $5::timestamptz, run_id, job, subject,
+           jsonb_build_object('job', job, 'subject', subject, 'previousStatus', previous_status, 'status', status, 'runId', run_id)
+      from subject where previous_status is distinct from status
+  ) c`)})`;
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
   const guard = kind === 'timeout' ? `and coalesce(r.heartbeat_at, r.started_at, r.created_at) = p.renewed` : '';
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
@@ -60,7 +73,7 @@ with p as (
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
   select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
-)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd')})` : ''}
+)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}` : ''}
 select ${RUN_COLUMNS} from upd`);
   cache.set(kind, sql);
   return sql;
