@@ -32,7 +32,7 @@ async function verifyCounting(runId?: string, namespace = ledger.namespace) {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   }) as Database;
-  const ctx: LedgerContext = { db, namespace, now: () => new Date(), changes: ledger.changes };
+  const ctx: LedgerContext = { db, namespace, now: () => new Date(), changes: ledger.notices };
   const result = await verify(ctx, runId, { pageSize: PAGE });
   return { result, sizes };
 }
