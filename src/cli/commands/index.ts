@@ -14,3 +14,4 @@ export { register as serve } from './serve.js';
 export { register as start } from './start.js';
 export { register as tokens } from './tokens.js';
 export { register as verify } from './verify.js';
+export { register as watch } from './watch.js';
