@@ -21,13 +21,36 @@ export const viaHttp = process.env.RUNLEDGER_TEST_VIA === 'http';
 const schemas: string[] = [];
 
 /** A fresh, empty ledger in process, whatever RUNLEDGER_TEST_VIA says (for tests of the server itself). */
-export async function freshStore(opts: { poolSize?: number; connectionLifetimeS?: number } = {}): Promise<OpenedLedger> {
+export async function freshStore(
+  opts: { poolSize?: number; connectionLifetimeS?: number; clock?: () => Date; schema?: string } = {},
+): Promise<OpenedLedger> {
   if (BACKEND === 'postgres') {
-    const schema = `t_${randomBytes(6).toString('hex')}`;
+    const schema = opts.schema ?? `t_${randomBytes(6).toString('hex')}`;
     schemas.push(schema);
-    return openLedger({ url: PG_URL, schema, poolSize: opts.poolSize ?? 5, connectionLifetimeS: opts.connectionLifetimeS });
+    return openLedger({
+      url: PG_URL,
+      schema,
+      poolSize: opts.poolSize ?? 5,
+      connectionLifetimeS: opts.connectionLifetimeS,
+      clock: opts.clock,
+    });
   }
-  return openLedger({ dataDir: 'memory://' });
+  return openLedger({ dataDir: 'memory://', clock: opts.clock });
+}
+
+/** A clock that stands still until moved: `clock.now` for openLedger, `clock.advance(seconds)`. */
+export function manualClock(start = '2026-03-01T00:00:00Z') {
+  let t = Date.parse(start);
+  return {
+    now: () => new Date(t),
+    advance(seconds: number) {
+      t += seconds * 1000;
+    },
+    set(iso: string) {
+      t = Date.parse(iso);
+    },
+    iso: () => new Date(t).toISOString(),
+  };
 }
 
 /**
@@ -69,7 +92,9 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
 }
 
 /** A fresh, empty ledger on the selected backend (over HTTP when RUNLEDGER_TEST_VIA=http). */
-export async function freshLedger(opts: { poolSize?: number; connectionLifetimeS?: number } = {}): Promise<OpenedLedger> {
+export async function freshLedger(
+  opts: { poolSize?: number; connectionLifetimeS?: number; clock?: () => Date } = {},
+): Promise<OpenedLedger> {
   const ledger = await freshStore(opts);
   if (!viaHttp) return ledger;
   // The reaper is left to the tests (reapIntervalS 0), as in process.

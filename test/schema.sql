@@ -33,6 +33,28 @@ table events
   body jsonb not null
   hash text not null
 
+table expectations
+  namespace text not null
+  job text not null
+  every text
+  every_s integer
+  cron text
+  timezone text not null default 'UTC'::text
+  grace text not null
+  grace_s integer not null
+  per_subject boolean not null default true
+  slots timestamp with time zone[] not null default '{}'::timestamp with time zone[]
+  slots_from timestamp with time zone
+  slots_refresh_at timestamp with time zone
+  created_at timestamp with time zone not null
+  updated_at timestamp with time zone not null
+  last_started_at timestamp with time zone
+  next_due_at timestamp with time zone
+  overdue_at timestamp with time zone
+  missed_since timestamp with time zone
+  missed_due_at timestamp with time zone
+  next_missed_at timestamp with time zone
+
 table runledger_migrations
   id integer not null
   name text not null
@@ -68,6 +90,7 @@ table runs with (fillfactor=70)
   last_hash text not null default ''::text
   source text
   source_id text
+  exclusive boolean not null default false
 
 table subject_status
   namespace text not null
@@ -79,6 +102,18 @@ table subject_status
   finished_at timestamp with time zone not null
   previous_status text
   status_changed_at timestamp with time zone not null
+  last_success_at timestamp with time zone
+  last_success_run_id text
+  last_failure_at timestamp with time zone
+  last_failure_run_id text
+  consecutive_successes integer not null default 0
+  consecutive_failures integer not null default 0
+  last_started_at timestamp with time zone
+  next_due_at timestamp with time zone
+  overdue_at timestamp with time zone
+  missed_since timestamp with time zone
+  missed_due_at timestamp with time zone
+  next_missed_at timestamp with time zone
 
 table tokens
   id text not null
@@ -130,6 +165,10 @@ table webhooks
 changes.changes_pkey: PRIMARY KEY (namespace, xid, id)
 checkpoints.checkpoints_pkey: PRIMARY KEY (namespace, run_id, name)
 events.events_pkey: PRIMARY KEY (namespace, run_id, seq)
+expectations.expectations_check: CHECK (((every_s IS NULL) <> (cron IS NULL)))
+expectations.expectations_every_s_check: CHECK ((every_s > 0))
+expectations.expectations_grace_s_check: CHECK ((grace_s >= 0))
+expectations.expectations_pkey: PRIMARY KEY (namespace, job)
 runledger_migrations.runledger_migrations_pkey: PRIMARY KEY (id)
 runs.runs_pkey: PRIMARY KEY (namespace, id)
 runs.runs_status_check: CHECK ((status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
@@ -150,9 +189,11 @@ CREATE UNIQUE INDEX changes_pkey ON changes USING btree (namespace, xid, id)
 CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_id, name)
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)
 CREATE UNIQUE INDEX events_pkey ON events USING btree (namespace, run_id, seq)
+CREATE UNIQUE INDEX expectations_pkey ON expectations USING btree (namespace, job)
 CREATE UNIQUE INDEX runledger_migrations_pkey ON runledger_migrations USING btree (id)
 CREATE INDEX runs_actor_idx ON runs USING btree (namespace, actor, created_at DESC, id DESC) WHERE (actor IS NOT NULL)
 CREATE INDEX runs_created_idx ON runs USING btree (namespace, created_at DESC, id DESC)
+CREATE UNIQUE INDEX runs_exclusive_idx ON runs USING btree (namespace, job, COALESCE(subject, ''::text)) WHERE (exclusive AND (status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text])))
 CREATE INDEX runs_external_ids_idx ON runs USING gin (external_ids jsonb_path_ops)
 CREATE INDEX runs_job_idx ON runs USING btree (namespace, job, created_at DESC, id DESC)
 CREATE INDEX runs_live_idx ON runs USING btree (namespace, status) WHERE (status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text]))
@@ -164,7 +205,10 @@ CREATE INDEX runs_status_idx ON runs USING btree (namespace, status, created_at 
 CREATE INDEX runs_subject_idx ON runs USING btree (namespace, subject, created_at DESC, id DESC) WHERE (subject IS NOT NULL)
 CREATE INDEX runs_tags_idx ON runs USING gin (tags jsonb_path_ops)
 CREATE INDEX runs_trigger_idx ON runs USING btree (namespace, trigger, created_at DESC, id DESC) WHERE (trigger IS NOT NULL)
+CREATE INDEX subject_status_due_idx ON subject_status USING btree (namespace, next_due_at) WHERE (next_due_at IS NOT NULL)
 CREATE INDEX subject_status_list_idx ON subject_status USING btree (namespace, job, subject)
+CREATE INDEX subject_status_missed_idx ON subject_status USING btree (next_missed_at) WHERE (missed_since IS NOT NULL)
+CREATE INDEX subject_status_overdue_idx ON subject_status USING btree (overdue_at) WHERE (overdue_at IS NOT NULL)
 CREATE UNIQUE INDEX subject_status_pkey ON subject_status USING btree (namespace, job, subject)
 CREATE UNIQUE INDEX tokens_pkey ON tokens USING btree (id)
 CREATE UNIQUE INDEX tokens_token_hash_key ON tokens USING btree (token_hash)

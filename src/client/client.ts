@@ -5,7 +5,7 @@
  * back as the same LedgerError subclasses with the same `code` and message.
  */
 import { type ChangePage, type ChangesQuery, changesQuerySchema, parseCursor, type Watcher, type WatchOptions } from '../core/changes.js';
-import { ValidationError } from '../core/errors.js';
+import { LedgerError, ValidationError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
 import type {
   AppendResult,
@@ -17,6 +17,8 @@ import type {
   EventInput,
   EventOptions,
   EventPage,
+  Expectation,
+  ExpectationInput,
   FailInput,
   ImportOptions,
   ImportResult,
@@ -36,6 +38,7 @@ import type {
   StatsResult,
   SubjectDetail,
   SubjectPage,
+  TrackedRun,
   TrackOptions,
   UpdateRunInput,
   VerifyResult,
@@ -45,6 +48,7 @@ import {
   checkpointInputSchema,
   completeSchema,
   eventBatchSchema,
+  expectationInputSchema,
   failSchema,
   importOptionsSchema,
   json,
@@ -239,7 +243,7 @@ class HttpLedger implements RunledgerClient {
   run(id: string): RunHandle {
     return new HttpRunHandle(this, parseRunId(id));
   }
-  async track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+  async track<T>(opts: TrackOptions, fn: (run: TrackedRun) => Promise<T> | T): Promise<T> {
     return trackRun(this, opts, fn);
   }
   async listSubjects(filter: ListSubjectsFilter = {}): Promise<SubjectPage> {
@@ -268,6 +272,24 @@ class HttpLedger implements RunledgerClient {
   }
   async reap(): Promise<ReapResult> {
     return this.send({ method: 'POST', path: '/v1/reap', idempotent: true });
+  }
+  async setExpectation(job: string, input: ExpectationInput): Promise<Expectation> {
+    parseInput(startRunSchema.shape.job, job, 'job');
+    parseInput(expectationInputSchema, input);
+    return this.send({ method: 'PUT', path: `/v1/expectations/${encodeURIComponent(job)}`, body: input, idempotent: true });
+  }
+  async listExpectations(): Promise<Expectation[]> {
+    return (await this.send<{ expectations: Expectation[] }>({ method: 'GET', path: '/v1/expectations', idempotent: true })).expectations;
+  }
+  async deleteExpectation(job: string): Promise<boolean> {
+    parseInput(startRunSchema.shape.job, job, 'job');
+    try {
+      await this.send({ method: 'DELETE', path: `/v1/expectations/${encodeURIComponent(job)}`, idempotent: true });
+      return true;
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === 'not_found') return false;
+      throw err;
+    }
   }
   async stats(query: StatsQuery = {}): Promise<StatsResult> {
     parseInput(statsSchema, query);

@@ -26,6 +26,7 @@ import {
   LedgerError,
   MigrationError,
   NotFoundError,
+  RunActiveError,
   RunFinishedError,
   ValidationError,
   VersionMismatchError,
@@ -43,6 +44,7 @@ const CLASSES: Partial<Record<ErrorCode, abstract new (...args: never[]) => Ledg
   data_dir_locked: DataDirLockedError,
   migration_mismatch: MigrationError,
   configuration: ConfigurationError,
+  run_active: RunActiveError,
 };
 
 /**
@@ -67,6 +69,7 @@ interface ProblemBody {
   title?: string;
   code?: string;
   errors?: ErrorDetail[];
+  activeRunId?: string;
 }
 
 /** Rebuilds the LedgerError subclass for `code`, with the server's message and details. */
@@ -77,7 +80,10 @@ export function toLedgerError(status: number, body: ProblemBody): Error {
   // Construct the subclass around LedgerError's own constructor: the subclasses' constructors
   // build their message from parts, but here the server's message and details are the parts.
   const cls = CLASSES[body.code];
-  return cls ? (Reflect.construct(LedgerError, args, cls) as LedgerError) : new LedgerError(...args);
+  if (!cls) return new LedgerError(...args);
+  const err = Reflect.construct(LedgerError, args, cls) as LedgerError;
+  if (cls === RunActiveError) Object.defineProperty(err, 'activeRunId', { value: body.activeRunId, enumerable: true });
+  return err;
 }
 
 export interface Transport {
@@ -122,7 +128,7 @@ async function send(
 }
 
 export interface RequestSpec {
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   path: string;
   query?: Record<string, unknown>;
   body?: unknown;

@@ -32,6 +32,7 @@ export const ERRORS = {
   invalid_transition: { status: 409, title: 'Invalid status transition', exit: EXIT_FAILURE },
   payload_too_large: { status: 413, title: 'Payload too large', exit: EXIT_FAILURE },
   rate_limited: { status: 429, title: 'Too many requests', exit: EXIT_FAILURE },
+  run_active: { status: 409, title: 'Another exclusive run is live', exit: EXIT_FAILURE },
   // Faults of the server's own set-up: a client never causes them, so they are 500s.
   data_dir_locked: { status: 500, title: 'Data directory locked', exit: EXIT_USAGE },
   migration_mismatch: { status: 500, title: 'Migration mismatch', exit: EXIT_USAGE },
@@ -155,6 +156,23 @@ export class DataDirLockedError extends LedgerError {
 export class MigrationError extends LedgerError {
   constructor(message: string) {
     super('migration_mismatch', message);
+  }
+}
+
+/** An exclusive start while another exclusive run of the same (job, subject) is live. */
+export class RunActiveError extends LedgerError {
+  readonly activeRunId: string;
+  constructor(job: string, subject: string | null, activeRunId: string) {
+    super(
+      'run_active',
+      `run ${activeRunId} of job ${job}${subject === null ? '' : ` for subject ${subject}`} is still live; an exclusive run starts only when it has finished`,
+      { details: [{ field: 'exclusive', message: 'another exclusive run is live', activeRunId }] },
+    );
+    this.activeRunId = activeRunId;
+  }
+  /** Extension members of the problem+json answer. */
+  get extensions(): Record<string, unknown> {
+    return { activeRunId: this.activeRunId };
   }
 }
 

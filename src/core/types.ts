@@ -56,6 +56,15 @@ export interface Run {
   lastSeq: number;
   source: string | null;
   sourceId: string | null;
+  /** At most one live exclusive run per (namespace, job, subject). */
+  exclusive: boolean;
+  /** A parent's children by status (getRun only, and only when it has children). */
+  children?: ChildrenSummary;
+}
+
+export interface ChildrenSummary {
+  total: number;
+  byStatus: Partial<Record<RunStatus, number>>;
 }
 
 export interface StartRunInput {
@@ -74,6 +83,11 @@ export interface StartRunInput {
   notes?: string;
   leaseS?: number;
   deadlineAt?: string;
+  /**
+   * At most one live exclusive run per (job, subject), enforced by the database: another
+   * exclusive start while one is live fails with `run_active` naming it.
+   */
+  exclusive?: boolean;
 }
 
 export interface LedgerEvent {
@@ -147,6 +161,18 @@ export interface SubjectStatus {
   finishedAt: string;
   previousStatus: RunStatus | null;
   statusChangedAt: string;
+  /** Health, kept with the verdict: the last completed and the last failed (or timed out) run. */
+  lastSuccessAt: string | null;
+  lastFailureAt: string | null;
+  /** Completed runs since the last failure, and failures since the last success (cancelled runs count as neither). */
+  consecutiveSuccesses: number;
+  consecutiveFailures: number;
+  /** The latest start of any run of the subject. */
+  lastStartedAt: string | null;
+  /** The first slot of the job's expectation after the last start (null without an expectation). */
+  nextDueAt: string | null;
+  /** Past its slot plus grace with no run started since. */
+  overdue: boolean;
 }
 
 export interface SubjectDetail extends SubjectStatus {
@@ -192,6 +218,10 @@ export interface RunPage {
 export interface ListSubjectsFilter {
   job?: string;
   status?: RunStatus | RunStatus[];
+  /** true: only overdue subjects; false: only those that are not. */
+  overdue?: boolean;
+  /** Subjects whose next slot is before this time (overdue ones included). */
+  dueBefore?: string;
   limit?: number;
   cursor?: string;
 }
@@ -346,9 +376,70 @@ export interface StatsResult {
   jobs: { job: string; count: number; durationP50Ms: number | null; durationP95Ms: number | null }[];
 }
 
+/** PUT /v1/expectations/{job}: exactly one of `every` or `cron`. */
+export interface ExpectationInput {
+  /** An interval after each start: `90s`, `30m`, `12h`, `7d`. */
+  every?: string;
+  /** A cron expression (5 fields, or 6 with seconds), evaluated in `timezone`. */
+  cron?: string;
+  /** IANA time zone of the cron expression (default UTC). */
+  timezone?: string;
+  /** How long after a slot the subject becomes overdue: `30m`. */
+  grace: string;
+  /** true (default): each subject of the job on its own; false: the job as a whole. */
+  perSubject?: boolean;
+}
+
+export interface Expectation {
+  namespace: string;
+  job: string;
+  every: string | null;
+  cron: string | null;
+  timezone: string;
+  grace: string;
+  perSubject: boolean;
+  createdAt: string;
+  updatedAt: string;
+  /** perSubject false: the job's own schedule (null otherwise). */
+  lastStartedAt: string | null;
+  nextDueAt: string | null;
+  overdue: boolean;
+}
+
+/** A change the expectation monitor appended: a subject (or a job) missed a slot, or ran again. */
+export interface ExpectationChange {
+  type: 'expectation.missed' | 'expectation.met';
+  namespace: string;
+  job: string;
+  subject: string | null;
+  at: string;
+  data: {
+    job: string;
+    subject?: string;
+    /** The slot missed (for met: the first slot of the episode). */
+    dueAt: string;
+    lastRunAt?: string;
+    /** More than one slot passed while no monitor ran: this change stands for all of them. */
+    missedSlots?: number;
+    firstDueAt?: string;
+  };
+}
+
+export interface MonitorResult {
+  /** False when another monitor holds the lock; nothing was done. */
+  acquired: boolean;
+  changes: ExpectationChange[];
+}
+
 export interface TrackOptions extends StartRunInput {
   /** Heartbeat every this many seconds (default leaseS / 3). */
   heartbeatEveryS?: number;
+}
+
+/** The run `track()` hands to its function. */
+export interface TrackedRun extends StartedRun {
+  /** Aborts when the run is cancelled (or finished) elsewhere: stop working on it. */
+  readonly signal: AbortSignal;
 }
 
 /** A handle on one run: every write names exactly this run. */
@@ -388,12 +479,17 @@ export interface Ledger {
   getRun(id: string): Promise<Run>;
   listRuns(filter?: ListRunsFilter): Promise<RunPage>;
   run(id: string): RunHandle;
-  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T>;
+  track<T>(opts: TrackOptions, fn: (run: TrackedRun) => Promise<T> | T): Promise<T>;
   listSubjects(filter?: ListSubjectsFilter): Promise<SubjectPage>;
   getSubject(job: string, subject: string): Promise<SubjectDetail>;
   importRuns(source: string, records: unknown[], opts?: ImportOptions): Promise<ImportResult>;
   verify(runId?: string): Promise<VerifyResult>;
   reap(): Promise<ReapResult>;
+  /** Sets (creates or replaces) the expectation of `job`. Needs admin scope over HTTP. */
+  setExpectation(job: string, input: ExpectationInput): Promise<Expectation>;
+  listExpectations(): Promise<Expectation[]>;
+  /** Removes the expectation of `job`; false when there was none. */
+  deleteExpectation(job: string): Promise<boolean>;
   stats(query?: StatsQuery): Promise<StatsResult>;
   /** The namespace's change log after a cursor (README "Change feed"). */
   changes(query?: ChangesQuery): Promise<ChangePage>;

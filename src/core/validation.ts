@@ -170,11 +170,12 @@ export const startRunSchema = z.strictObject(
       .max(LIMITS.maxLeaseS, `leaseS must be 1–${LIMITS.maxLeaseS}`)
       .optional(),
     deadlineAt: isoTime('deadlineAt').optional(),
+    exclusive: z.boolean({ error: 'exclusive must be true or false' }).optional(),
   },
   {
     error: takes(
       'startRun input',
-      '{ job, subject?, trigger?, actor?, id?, parentId?, status?, params?, tags?, externalIds?, notes?, leaseS?, deadlineAt? }, e.g. { job: "nightly-export" }',
+      '{ job, subject?, trigger?, actor?, id?, parentId?, status?, params?, tags?, externalIds?, notes?, leaseS?, deadlineAt?, exclusive? }, e.g. { job: "nightly-export" }',
     ),
   },
 );
@@ -309,10 +310,12 @@ export const listSubjectsSchema = z.strictObject(
   {
     job: name('job').optional(),
     status: statusList,
+    overdue: z.boolean({ error: 'overdue must be true or false' }).optional(),
+    dueBefore: isoTime('dueBefore').optional(),
     limit: pageLimit(LIMITS.pageSize).optional(),
     cursor: z.string().max(1000).optional(),
   },
-  { error: takes('listSubjects filter', '{ job?, status?, limit?, cursor? }') },
+  { error: takes('listSubjects filter', '{ job?, status?, overdue?, dueBefore?, limit?, cursor? }') },
 );
 
 export const listEventsSchema = z.strictObject(
@@ -387,6 +390,18 @@ export const importOptionsSchema = z.strictObject(
 export const sourceSchema = z
   .string({ error: 'source must be a string' })
   .regex(/^[A-Za-z0-9._:@+/-]{1,200}$/, 'source must be 1–200 of letters, digits and ._:@+/-');
+
+/** PUT /v1/expectations/{job}: an interval or a cron schedule (checked by core/schedule.ts), a grace period. */
+export const expectationInputSchema = z.strictObject({
+  every: z.string({ error: 'every must be a duration such as 12h' }).optional(),
+  cron: z
+    .string({ error: 'cron must be a cron expression such as "0 */6 * * *"' })
+    .max(200, 'cron must be at most 200 characters')
+    .optional(),
+  timezone: z.string({ error: 'timezone must be an IANA time zone such as Europe/Berlin' }).max(100).optional(),
+  grace: z.string({ error: 'grace must be a duration such as 30m' }),
+  perSubject: z.boolean({ error: 'perSubject must be true or false' }).optional(),
+});
 
 export const namespaceSchema = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'namespace must be 1–64 of letters, digits and ._-');
 

@@ -1,5 +1,5 @@
 /** startRun: idempotent create on (namespace, id) — DESIGN invariant 4. */
-import { IdConflictError } from '../core/errors.js';
+import { IdConflictError, RunActiveError } from '../core/errors.js';
 import { canonicalJson, chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';
 import type { Json, StartRunInput } from '../core/types.js';
@@ -8,20 +8,45 @@ import { prepared } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
+import { touchJobScheduleFrom, touchScheduleFrom } from './sql/subjectStatus.js';
 
 const insertRunSql = prepared(`
 with ins as (
   insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
-                    created_at, started_at, lease_s, deadline_at, last_seq, last_hash)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18)
+                    created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18, $20)
   on conflict (namespace, id) do nothing
   returning ${RUN_COLUMNS}
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
   select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
     from ins, jsonb_array_elements($19::jsonb) e
+), started as (select namespace, job, subject, started_at from ins where started_at is not null
+), due as (${touchScheduleFrom('started', 'u.started_at')}
+), job_due as (${touchJobScheduleFrom('started', 'u.started_at')}
 )
 select ${RUN_COLUMNS} from ins`);
+
+const activeRunSql = prepared(`
+select id from runs
+ where namespace = $1 and job = $2 and coalesce(subject, '') = coalesce($3, '') and exclusive and status in ('submitted', 'running', 'retrying')`);
+
+/**
+ * The insert; when the exclusive index refuses it, the live run it names. That run may
+ * finish between the refusal and the look-up: then the slot is free, so try again.
+ */
+async function insertOrActive(ctx: LedgerContext, job: string, subject: string | null, params: unknown[]) {
+  for (;;) {
+    try {
+      return await ctx.db.query<RunRow>(insertRunSql, params);
+    } catch (err) {
+      const e = err as { code?: string; constraint?: string; message?: string };
+      if (e.code !== '23505' || !(e.constraint === 'runs_exclusive_idx' || e.message?.includes('runs_exclusive_idx'))) throw err;
+      const { rows } = await ctx.db.query<{ id: string }>(activeRunSql, [ctx.namespace, job, subject]);
+      if (rows[0]) throw new RunActiveError(job, subject, rows[0].id);
+    }
+  }
+}
 
 /** The fields that make up a run's identity: a repeated create must match them all. */
 const IDENTITY = ['job', 'subject', 'trigger', 'actor', 'parentId', 'params'] as const;
@@ -42,7 +67,7 @@ export async function createRun(ctx: LedgerContext, raw: StartRunInput): Promise
   });
 
   return mapDbErrors(async () => {
-    const { rows } = await ctx.db.query<RunRow>(insertRunSql, [
+    const { rows } = await insertOrActive(ctx, input.job, input.subject ?? null, [
       ctx.namespace,
       id,
       input.job,
@@ -62,6 +87,7 @@ export async function createRun(ctx: LedgerContext, raw: StartRunInput): Promise
       events.length,
       hash,
       JSON.stringify(events),
+      input.exclusive ?? false,
     ]);
     if (rows[0]) {
       ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: events.length, status });

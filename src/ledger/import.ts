@@ -11,7 +11,7 @@ import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../cor
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
-import { upsertSubjectStatusFrom } from './sql/subjectStatus.js';
+import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
 
@@ -342,15 +342,17 @@ export async function importRuns(
         ],
       );
     }
-    // Step 5: subject status from the freshest imported run per subject, under the freshness rule.
+    // Step 5: subject status under the freshness rule, and health (streaks, schedule) from
+    // every imported run of each subject: the fragment merges a batch exactly as if its runs
+    // had finished one by one, in whatever order.
     const withSubject = written.filter((r) => r.subject !== null);
     if (opts.subjectStatus !== false && withSubject.length) {
       await q.query(
-        `with fresh as (
-           select distinct on (job, subject) $1::text as namespace, job, subject, id, status, trigger, finished_at
-             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) as f(job, subject, id, status, trigger, finished_at)
-            order by job, subject, finished_at desc, id desc
-         ) ${upsertSubjectStatusFrom('fresh')}`,
+        `with imported as (
+           select $1::text as namespace, job, subject, id, status, trigger, started_at, finished_at
+             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
+               as f(job, subject, id, status, trigger, started_at, finished_at)
+         ) ${upsertSubjectStatusFrom('imported')}`,
         [
           ctx.namespace,
           withSubject.map((r) => r.job),
@@ -358,8 +360,19 @@ export async function importRuns(
           withSubject.map((r) => r.id),
           withSubject.map((r) => r.status),
           withSubject.map((r) => r.trigger),
+          withSubject.map((r) => r.started_at),
           withSubject.map((r) => r.finished_at),
         ],
+      );
+    }
+    // A job watched as a whole (an expectation with perSubject false) moves to its latest start.
+    if (opts.subjectStatus !== false) {
+      const latest = new Map<string, string>();
+      for (const r of written) if (!(latest.get(r.job)! >= r.started_at)) latest.set(r.job, r.started_at);
+      await q.query(
+        `with started as (select $1::text as namespace, job, started_at from unnest($2::text[], $3::timestamptz[]) as f(job, started_at))
+         ${touchJobScheduleFrom('started', 'u.started_at')}`,
+        [ctx.namespace, [...latest.keys()], [...latest.values()]],
       );
     }
   };

@@ -12,6 +12,8 @@ import type {
   EventInput,
   EventOptions,
   EventPage,
+  Expectation,
+  ExpectationInput,
   FailInput,
   ImportOptions,
   ImportResult,
@@ -20,6 +22,7 @@ import type {
   ListEventsOptions,
   ListRunsFilter,
   ListSubjectsFilter,
+  MonitorResult,
   ReapResult,
   RetryInput,
   Run,
@@ -31,6 +34,7 @@ import type {
   StatsResult,
   SubjectDetail,
   SubjectPage,
+  TrackedRun,
   TrackOptions,
   UpdateRunInput,
   VerifyResult,
@@ -50,9 +54,10 @@ import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.j
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { createRun } from './create.js';
 import { appendEvents } from './events.js';
+import { deleteExpectation, listExpectations, monitorExpectations, setExpectation } from './expectations.js';
 import { heartbeat } from './heartbeat.js';
 import { importRuns } from './import.js';
-import { getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';
+import { getRun, getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';
 import { reap } from './reaper.js';
 import { toRun } from './rows.js';
 import { stats } from './stats.js';
@@ -66,6 +71,8 @@ export interface SqlLedgerShared {
   changes: EventEmitter<{ change: [ChangeNotice] }>;
   onClose: (() => Promise<void> | void)[];
   closed: boolean;
+  /** The ledger's clock (openLedger's `clock`; tests and simulations drive it). */
+  clock?: () => Date;
 }
 
 class SqlRunHandle implements RunHandle {
@@ -146,12 +153,17 @@ export class SqlLedger implements Ledger {
     private readonly shared: SqlLedgerShared,
     readonly namespace = 'default',
   ) {
-    this.ctx = { db: shared.db, namespace, now: () => new Date(), changes: shared.changes };
+    this.ctx = { db: shared.db, namespace, now: shared.clock ?? (() => new Date()), changes: shared.changes };
   }
 
   /** The underlying database (for the server's health checks and tools). */
   get database(): Database {
     return this.shared.db;
+  }
+
+  /** The ledger's clock (the system's unless openLedger was given one). */
+  now(): Date {
+    return this.ctx.now();
   }
 
   /** In-process notices of committed writes (the server's live tail uses them). */
@@ -207,8 +219,8 @@ export class SqlLedger implements Ledger {
     const { row, created } = await createRun(this.ctx, input);
     return new SqlStartedRun(this.ctx, toRun(row), created);
   }
-  async getRun(id: string): Promise<Run> {
-    return toRun(await getRunRow(this.ctx, parseRunId(id)));
+  getRun(id: string): Promise<Run> {
+    return getRun(this.ctx, parseRunId(id));
   }
   listRuns(filter?: ListRunsFilter): Promise<RunPage> {
     return listRuns(this.ctx, filter);
@@ -216,7 +228,7 @@ export class SqlLedger implements Ledger {
   run(id: string): RunHandle {
     return new SqlRunHandle(this.ctx, parseRunId(id));
   }
-  track<T>(opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+  track<T>(opts: TrackOptions, fn: (run: TrackedRun) => Promise<T> | T): Promise<T> {
     return trackRun(this, opts, fn);
   }
   listSubjects(filter?: ListSubjectsFilter): Promise<SubjectPage> {
@@ -235,6 +247,22 @@ export class SqlLedger implements Ledger {
   /** Acts on every namespace: leases are a property of the store, not of a tenant. */
   reap(): Promise<ReapResult> {
     return reap(this.ctx);
+  }
+  setExpectation(job: string, input: ExpectationInput): Promise<Expectation> {
+    return setExpectation(this.ctx, job, input);
+  }
+  listExpectations(): Promise<Expectation[]> {
+    return listExpectations(this.ctx);
+  }
+  deleteExpectation(job: string): Promise<boolean> {
+    return deleteExpectation(this.ctx, job);
+  }
+  /**
+   * One pass of the expectation monitor over every namespace (the server runs it with the
+   * reaper): overdue subjects get `expectation.missed`, those that ran again `expectation.met`.
+   */
+  monitorExpectations(): Promise<MonitorResult> {
+    return monitorExpectations(this.ctx);
   }
   stats(query?: StatsQuery): Promise<StatsResult> {
     return stats(this.ctx, query);

@@ -30,6 +30,12 @@ export interface OpenLedgerOptions {
   preparedStatements?: boolean;
   /** PostgreSQL: seconds after which an idle pooled connection is replaced, renewing its cached plans (default 10; 0: never). */
   connectionLifetimeS?: number;
+  /**
+   * The ledger's clock (default: the system's). Every time the ledger stamps — created,
+   * started, finished, heartbeats, leases, schedules — comes from it, so a test or a
+   * simulation can move time forward without waiting.
+   */
+  clock?: () => Date;
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -103,7 +109,13 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     lock?.release();
     throw err;
   }
-  const shared: SqlLedgerShared = { db, changes: new EventEmitter<{ change: [ChangeNotice] }>(), onClose: [], closed: false };
+  const shared: SqlLedgerShared = {
+    db,
+    changes: new EventEmitter<{ change: [ChangeNotice] }>(),
+    onClose: [],
+    closed: false,
+    clock: opts.clock,
+  };
   if (lock) shared.onClose.push(() => lock.release());
   shared.changes.setMaxListeners(0);
   const ledger = new SqlLedger(shared, opts.namespace ?? 'default') as OpenedLedger;

@@ -5,7 +5,9 @@ import type {
   ListEventsOptions,
   ListRunsFilter,
   ListSubjectsFilter,
+  Run,
   RunPage,
+  RunStatus,
   SubjectDetail,
   SubjectPage,
 } from '../core/types.js';
@@ -32,6 +34,21 @@ export async function getRunRow(ctx: LedgerContext, id: string): Promise<RunRow>
   const { rows } = await ctx.db.query<RunRow>(`select ${RUN_COLUMNS} from runs where namespace = $1 and id = $2`, [ctx.namespace, id]);
   if (!rows[0]) throw NotFoundError.run(id, ctx.namespace);
   return rows[0];
+}
+
+const getRunSql = `select ${RUN_COLUMNS},
+  (select coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
+     from (select c.status, count(*)::int as n from runs c where c.namespace = r.namespace and c.parent_id = r.id group by c.status) k) as children
+  from runs r where namespace = $1 and id = $2`;
+
+/** One run, with its children by status when it has any (runs_parent_idx: one index range per parent). */
+export async function getRun(ctx: LedgerContext, id: string): Promise<Run> {
+  const { rows } = await ctx.db.query<RunRow & { children: Partial<Record<RunStatus, number>> }>(getRunSql, [ctx.namespace, id]);
+  if (!rows[0]) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+  const byStatus = rows[0].children;
+  const total = Object.values(byStatus).reduce((a, n) => a + (n ?? 0), 0);
+  const run = toRun(rows[0], ctx.now().getTime());
+  return total ? { ...run, children: { total, byStatus } } : run;
 }
 
 export function encodeCursor(parts: unknown[]): string {
@@ -150,6 +167,15 @@ export async function listSubjects(ctx: LedgerContext, raw: ListSubjectsFilter =
     params.push(Array.isArray(f.status) ? f.status : [f.status]);
     where.push(`status = any($${params.length}::text[])`);
   }
+  const now = ctx.now();
+  if (f.overdue !== undefined) {
+    params.push(now.toISOString());
+    where.push(f.overdue ? `overdue_at <= $${params.length}` : `(overdue_at is null or overdue_at > $${params.length})`);
+  }
+  if (f.dueBefore !== undefined) {
+    params.push(f.dueBefore);
+    where.push(`next_due_at < $${params.length}::timestamptz`);
+  }
   if (f.cursor !== undefined) {
     const [job, subject] = decodeCursor(f.cursor, 2, 'listSubjects');
     params.push(job, subject);
@@ -163,7 +189,10 @@ export async function listSubjects(ctx: LedgerContext, raw: ListSubjectsFilter =
   );
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { subjects: page.map(toSubject), nextCursor: rows.length > limit && last ? encodeCursor([last.job, last.subject]) : null };
+  return {
+    subjects: page.map((r) => toSubject(r, now.getTime())),
+    nextCursor: rows.length > limit && last ? encodeCursor([last.job, last.subject]) : null,
+  };
 }
 
 export async function getSubject(ctx: LedgerContext, job: string, subject: string, recent = 20): Promise<SubjectDetail> {
@@ -177,5 +206,5 @@ export async function getSubject(ctx: LedgerContext, job: string, subject: strin
     [ctx.namespace, subject, job, recent],
   );
   const now = ctx.now().getTime();
-  return { ...toSubject(rows[0]), recentRuns: runs.rows.map((r) => toRun(r, now)) };
+  return { ...toSubject(rows[0], now), recentRuns: runs.rows.map((r) => toRun(r, now)) };
 }

@@ -3,7 +3,7 @@ import type { Checkpoint, Json, JsonObject, LedgerEvent, Run, RunError, RunStatu
 
 export const RUN_COLUMNS = `namespace, id, job, subject, trigger, actor, parent_id, status, attempt, external_ids,
   params, tags, notes, output, statistics, error, progress, created_at, started_at, finished_at, heartbeat_at,
-  lease_s, deadline_at, suspect, version, last_seq, last_hash, source, source_id`;
+  lease_s, deadline_at, suspect, version, last_seq, last_hash, source, source_id, exclusive`;
 
 export interface RunRow {
   namespace: string;
@@ -35,6 +35,7 @@ export interface RunRow {
   last_hash: string;
   source: string | null;
   source_id: string | null;
+  exclusive: boolean;
 }
 
 export const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
@@ -77,6 +78,7 @@ export function toRun(row: RunRow, now = Date.now()): Run {
     lastSeq: row.last_seq,
     source: row.source,
     sourceId: row.source_id,
+    exclusive: row.exclusive,
   };
 }
 
@@ -145,11 +147,20 @@ export interface SubjectRow {
   finished_at: Date;
   previous_status: RunStatus | null;
   status_changed_at: Date;
+  last_success_at: Date | null;
+  last_failure_at: Date | null;
+  consecutive_successes: number;
+  consecutive_failures: number;
+  last_started_at: Date | null;
+  next_due_at: Date | null;
+  overdue_at: Date | null;
 }
 
-export const SUBJECT_COLUMNS = 'namespace, job, subject, run_id, status, trigger, finished_at, previous_status, status_changed_at';
+export const SUBJECT_COLUMNS = `namespace, job, subject, run_id, status, trigger, finished_at, previous_status, status_changed_at,
+  last_success_at, last_failure_at, consecutive_successes, consecutive_failures, last_started_at, next_due_at, overdue_at`;
 
-export function toSubject(row: SubjectRow): SubjectStatus {
+/** Overdue is derived on read (like suspect), so it is exact between monitor passes. */
+export function toSubject(row: SubjectRow, now = Date.now()): SubjectStatus {
   return {
     namespace: row.namespace,
     job: row.job,
@@ -160,5 +171,12 @@ export function toSubject(row: SubjectRow): SubjectStatus {
     finishedAt: iso(row.finished_at)!,
     previousStatus: row.previous_status,
     statusChangedAt: iso(row.status_changed_at)!,
+    lastSuccessAt: iso(row.last_success_at),
+    lastFailureAt: iso(row.last_failure_at),
+    consecutiveSuccesses: row.consecutive_successes,
+    consecutiveFailures: row.consecutive_failures,
+    lastStartedAt: iso(row.last_started_at),
+    nextDueAt: iso(row.next_due_at),
+    overdue: row.overdue_at !== null && row.overdue_at.getTime() <= now,
   };
 }

@@ -2,11 +2,18 @@
  * track(): run a function as a run. Works on any `Ledger` (in process or over HTTP).
  * The run is started with a lease, heartbeated while `fn` runs, completed with its
  * return value or failed with the thrown error — never left running by user code.
+ * `run.signal` aborts when the run is finished elsewhere (cancelled from the dashboard or
+ * the CLI, timed out by the reaper): a heartbeat's refusal says so, and in process the
+ * ledger's own change notices say so at once.
  */
-import { ValidationError } from '../core/errors.js';
-import type { Json, Ledger, StartedRun, TrackOptions } from '../core/types.js';
+import type { EventEmitter } from 'node:events';
+
+import { LedgerError, RunFinishedError, ValidationError } from '../core/errors.js';
+import type { Json, Ledger, TrackedRun, TrackOptions } from '../core/types.js';
+import type { ChangeNotice } from './context.js';
 
 const DEFAULT_LEASE_S = 60;
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 
 function errorOf(err: unknown) {
   if (err instanceof Error)
@@ -19,7 +26,7 @@ function toJson(value: unknown): Json {
   return value === undefined ? null : (JSON.parse(JSON.stringify(value)) as Json);
 }
 
-export async function trackRun<T>(ledger: Ledger, opts: TrackOptions, fn: (run: StartedRun) => Promise<T> | T): Promise<T> {
+export async function trackRun<T>(ledger: Ledger, opts: TrackOptions, fn: (run: TrackedRun) => Promise<T> | T): Promise<T> {
   // Checked before the run is started: a run must never be left running because of a bad call.
   if (typeof fn !== 'function')
     throw new ValidationError(
@@ -33,22 +40,47 @@ export async function trackRun<T>(ledger: Ledger, opts: TrackOptions, fn: (run: 
     ]);
   const { heartbeatEveryS, ...start } = opts ?? ({} as TrackOptions);
   const leaseS = start.leaseS ?? DEFAULT_LEASE_S;
-  const run = await ledger.startRun({ ...start, leaseS });
+  const started = await ledger.startRun({ ...start, leaseS });
+  const controller = new AbortController();
+  const run = Object.defineProperty(started, 'signal', { value: controller.signal, enumerable: false }) as TrackedRun;
+  const finishedElsewhere = (status: string) => {
+    if (!controller.signal.aborted) controller.abort(new RunFinishedError(run.id, status, 'it was finished elsewhere; stop working on it'));
+  };
+
   const everyMs = (heartbeatEveryS ?? leaseS / 3) * 1000;
   const timer = setInterval(() => {
     // A failed heartbeat is retried on the next tick; the lease tolerates one miss.
-    run.heartbeat().catch(() => {});
+    run.heartbeat().catch((err: unknown) => {
+      if (err instanceof LedgerError && err.code === 'run_finished') {
+        const status = (err.details[0] as { status?: string } | undefined)?.status;
+        finishedElsewhere(status ?? 'finished');
+      }
+    });
   }, everyMs);
   timer.unref();
+  // In process, a cancel by anyone sharing this ledger is seen without waiting for a heartbeat.
+  const notices = (ledger as unknown as { notices?: EventEmitter<{ change: [ChangeNotice] }> }).notices;
+  const onNotice = (n: ChangeNotice) => {
+    if (n.runId === run.id && n.namespace === ledger.namespace && n.status && TERMINAL.has(n.status)) finishedElsewhere(n.status);
+  };
+  notices?.on('change', onNotice);
+  const stop = () => {
+    clearInterval(timer);
+    notices?.off('change', onNotice);
+  };
+
   let value: T;
   try {
     value = await fn(run);
   } catch (err) {
-    clearInterval(timer);
+    stop();
+    // Finished elsewhere: the run's verdict is already stored; only the caller needs to know.
+    if (controller.signal.aborted) throw err;
     await run.fail({ error: errorOf(err) });
     throw err;
   }
-  clearInterval(timer);
+  stop();
+  if (controller.signal.aborted) throw controller.signal.reason;
   try {
     await run.complete({ output: toJson(value) });
   } catch (err) {

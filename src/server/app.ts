@@ -21,6 +21,7 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerCheckpointRoutes } from './routes/checkpoints.js';
 import { registerEventRoutes } from './routes/events.js';
+import { registerExpectationRoutes } from './routes/expectations.js';
 import { registerOpsRoutes } from './routes/ops.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
@@ -125,6 +126,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
   const rateLimit = resolveRateLimit(opts.rateLimit, opts.auth);
   const metrics = new ServerMetrics();
+  metrics.watch(ledger.database, () => ledger.now());
   const hub = new ChangeHub(ledger, app.log, { crossProcess: opts.crossProcessNotify });
   const streams = new Set<() => void>();
   app.decorate('runledger', { metrics, hub });
@@ -279,6 +281,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerChangeRoutes(app, ledger, hub, streams, opts.stream);
   registerCheckpointRoutes(app, ledger);
   registerSubjectRoutes(app, ledger);
+  registerExpectationRoutes(app, ledger);
   registerAdminRoutes(app, ledger, metrics);
   registerOpsRoutes(app, ledger, metrics, { readyTimeoutMs: opts.readyTimeoutMs ?? 2000 });
   if (opts.webRoot) await serveWeb.register(app, opts.webRoot);

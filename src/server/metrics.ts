@@ -3,11 +3,15 @@
  * one process (tests) do not share counters. Run counts come from the ledger's change
  * feed, so they include runs timed out by this process's reaper.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { isTerminal } from '../core/status.js';
 import type { ReapResult, RunStatus } from '../core/types.js';
 import type { ChangeNotice } from '../ledger/context.js';
+import type { Queryable } from '../store/database.js';
+
+/** At most this many (namespace, job) series of overdue subjects; the rest are summed in one `_other` series. */
+export const OVERDUE_SERIES = 50;
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -47,6 +51,64 @@ export class ServerMetrics {
     labelNames: ['acquired'],
     registers: [this.registry],
   });
+
+  /**
+   * Gauges read from the database at scrape time, over every namespace: what an operator
+   * alerts on. Cardinality is bounded: live runs by status (3 series), suspect runs (1),
+   * overdue subjects by (namespace, job) for the OVERDUE_SERIES most overdue jobs.
+   */
+  watch(db: Queryable, now: () => Date): void {
+    new Gauge({
+      name: 'runledger_live_runs',
+      help: 'Runs not yet finished (submitted, running, retrying), all namespaces',
+      labelNames: ['status'],
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ status: string; n: number }>(
+          `select status, count(*)::int as n from runs where status in ('submitted', 'running', 'retrying') group by status`,
+        );
+        this.reset();
+        for (const status of ['submitted', 'running', 'retrying']) this.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'runledger_suspect_runs',
+      help: 'Live runs that went more than one lease without a heartbeat, all namespaces',
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ n: number }>(
+          `select count(*)::int as n from runs
+            where status in ('running', 'retrying') and lease_s is not null
+              and (suspect or coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1)`,
+          [now()],
+        );
+        this.set(rows[0].n);
+      },
+    });
+    new Gauge({
+      name: 'runledger_overdue_subjects',
+      help: `Subjects past their expected slot plus grace, by namespace and job (a job watched as a whole counts once; beyond ${OVERDUE_SERIES} jobs the rest are summed as namespace and job _other)`,
+      labelNames: ['namespace', 'job'],
+      registers: [this.registry],
+      async collect() {
+        const { rows } = await db.query<{ namespace: string; job: string; n: number }>(
+          `select namespace, job, count(*)::int as n from (
+             select namespace, job from subject_status where overdue_at <= $1
+             union all
+             select namespace, job from expectations where overdue_at <= $1) o
+           group by namespace, job order by n desc, namespace, job`,
+          [now()],
+        );
+        this.reset();
+        let other = 0;
+        rows.forEach((r, i) => {
+          if (i < OVERDUE_SERIES) this.set({ namespace: r.namespace, job: r.job }, r.n);
+          else other += r.n;
+        });
+        if (other) this.set({ namespace: '_other', job: '_other' }, other);
+      },
+    });
+  }
 
   runCreated(status: RunStatus): void {
     this.runsStarted.inc({ status });

@@ -80,7 +80,8 @@ export function toProblem(err: unknown, ctx: { bodyLimit: number; contentType?: 
   if (err instanceof HttpProblem) return { problem: problem(err.status, err.code, err.message, err.details), internal: false };
   if (err instanceof LedgerError) {
     const { status } = ERRORS[err.code];
-    if (status < 500) return { problem: problem(status, err.code, err.message, err.details), internal: false };
+    const extensions = (err as { extensions?: Record<string, unknown> }).extensions;
+    if (status < 500) return { problem: { ...problem(status, err.code, err.message, err.details), ...extensions }, internal: false };
     if (err.code === 'unavailable')
       return { problem: problem(503, 'unavailable', 'the database is unavailable; try again'), internal: true };
     return { problem: problem(500, 'internal_error', 'internal server error'), internal: true };

@@ -32,7 +32,7 @@ export interface RouteContext<P, Q, B> {
 }
 
 export interface RouteSpec<P extends z.ZodType | undefined, Q extends z.ZodType, B extends z.ZodType | undefined> {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   url: string;
   scope: Scope;
   summary: string;

@@ -92,7 +92,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   opts.ledger.dataDirLock?.setServerUrl(url);
   app.log.info({ url, auth, reapIntervalS, location: opts.ledger.location, dashboard: Boolean(webRoot) }, 'runledger server listening');
 
-  // The reaper: one pass at a time in this process; across processes the advisory lock decides.
+  // The reaper, then the expectation monitor: one pass at a time in this process; across
+  // processes their advisory locks decide.
   let reaping: Promise<void> | null = null;
   const reapOnce = () => {
     if (reaping) return;
@@ -104,6 +105,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
           app.log.info({ suspected: result.suspected, timedOut: result.timedOut }, 'reaper acted');
       })
       .catch((err) => app.log.warn({ err }, 'reaper pass failed; next pass retries'))
+      .then(() => opts.ledger.monitorExpectations())
+      .then((result) => {
+        if (result?.changes.length) app.log.info({ changes: result.changes }, 'expectation monitor acted');
+      })
+      .catch((err) => app.log.warn({ err }, 'expectation monitor pass failed; next pass retries'))
       .finally(() => {
         reaping = null;
       });

@@ -20,6 +20,7 @@ interface ExecOptions {
   parent?: string;
   id?: string;
   leaseS: number;
+  cancelGraceS: number;
   notes?: string;
   param?: Record<string, string>;
   tag?: Record<string, string>;
@@ -112,10 +113,17 @@ async function execTracked(ledger: Target, command: string[], o: ExecOptions): P
       .getRun(run.id)
       .then((r) => {
         finishedElsewhere = r.status;
-        if (r.status === 'cancelled' && !settled) {
-          say(`run ${run.id} was cancelled elsewhere; stopping the command`);
-          child.kill('SIGTERM');
-        }
+        if (r.status !== 'cancelled' || settled) return;
+        say(`run ${run.id} was cancelled elsewhere; stopping the command (SIGTERM, SIGKILL after ${o.cancelGraceS}s)`);
+        child.kill('SIGTERM');
+        // A command that ignores SIGTERM is killed once the grace has passed.
+        const kill = setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) {
+            say(`the command did not stop within ${o.cancelGraceS}s; sending SIGKILL`);
+            child.kill('SIGKILL');
+          }
+        }, o.cancelGraceS * 1000);
+        child.once('exit', () => clearTimeout(kill));
       })
       .catch(() => {});
   };
@@ -241,6 +249,12 @@ export function register(program: Command): void {
     .option('--parent <id>', 'parent run id')
     .option('--id <id>', 'run id; a repeated exec with the same id does not run the command again')
     .option('--lease-s <seconds>', 'lease (default 60); heartbeats every lease/3', intOption('--lease-s', 3), 60)
+    .option(
+      '--cancel-grace-s <seconds>',
+      'when the run is cancelled from outside (dashboard, runledger cancel): SIGTERM, then SIGKILL after this many seconds (default 10)',
+      intOption('--cancel-grace-s', 0),
+      10,
+    )
     .option('--notes <text>', 'notes')
     .option('--param <key=value>', 'a parameter (repeatable); the command itself is recorded as params.command', keyValueOption('--param'))
     .option('--tag <key=value>', 'a tag (repeatable)', keyValueOption('--tag'))

@@ -11,7 +11,7 @@ import type { RunStatus } from '../../core/types.js';
 import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
-import { upsertSubjectStatusFrom } from './subjectStatus.js';
+import { touchJobScheduleFrom, touchScheduleFrom, upsertSubjectStatusFrom } from './subjectStatus.js';
 
 export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
 
@@ -47,6 +47,7 @@ export function transitionSql(kind: TransitionKind): string {
   const terminal = kind !== 'start' && kind !== 'retry';
   // A terminal status also appends to the change log, in this same statement: run.finished,
   // and subject.changed when the subject's current status took another value (or a first one).
+  // The subject row also comes back when only its health changed (a late run): run_id tells.
   const changeLog = `, chg as (${insertChangesFrom(`(
     select namespace, 'run.finished' as type, $5::timestamptz as at, id as run_id, job, subject,
            jsonb_build_object('run', ${runChangeJson('upd')}) as data
@@ -54,7 +55,7 @@ export function transitionSql(kind: TransitionKind): string {
     union all
     select namespace, 'subject.changed', $5::timestamptz, run_id, job, subject,
            jsonb_build_object('job', job, 'subject', subject, 'previousStatus', previous_status, 'status', status, 'runId', run_id)
-      from subject where previous_status is distinct from status
+      from subject where run_id = $2 and previous_status is distinct from status
   ) c`)})`;
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
   const guard = kind === 'timeout' ? `and coalesce(r.heartbeat_at, r.started_at, r.created_at) = p.renewed` : '';
@@ -73,7 +74,11 @@ with p as (
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
   select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
-)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}` : ''}
+)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}` : ''}${
+    kind === 'start'
+      ? `, due as (${touchScheduleFrom('upd', '$5::timestamptz')}), job_due as (${touchJobScheduleFrom('upd', '$5::timestamptz')})`
+      : ''
+  }
 select ${RUN_COLUMNS} from upd`);
   cache.set(kind, sql);
   return sql;
