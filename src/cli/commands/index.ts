@@ -4,6 +4,7 @@ export { register as complete } from './complete.js';
 export { register as demo } from './demo.js';
 export { register as event } from './event.js';
 export { register as exec } from './exec.js';
+export { register as expect } from './expect.js';
 export { register as fail } from './fail.js';
 export { register as heartbeat } from './heartbeat.js';
 export { register as import } from './import.js';
