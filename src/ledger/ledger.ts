@@ -219,7 +219,7 @@ export class SqlLedger implements Ledger {
     const { row, created } = await createRun(this.ctx, input);
     return new SqlStartedRun(this.ctx, toRun(row), created);
   }
-  getRun(id: string): Promise<Run> {
+  async getRun(id: string): Promise<Run> {
     return getRun(this.ctx, parseRunId(id));
   }
   listRuns(filter?: ListRunsFilter): Promise<RunPage> {

@@ -109,7 +109,7 @@ const objectTakers = (run: StartedRun): [string, (x: never) => Promise<unknown>,
   ['update', (x) => run.update(x), '{ tags?, notes?, externalIds?, ifVersion? }'],
   ['events', (x) => run.events([x]), 'events.0 must be an object { type,'],
   ['listRuns', (x) => ledger.listRuns(x), '{ job?, subject?, status?'],
-  ['listSubjects', (x) => ledger.listSubjects(x), '{ job?, status?, limit?, cursor? }'],
+  ['listSubjects', (x) => ledger.listSubjects(x), '{ job?, status?, overdue?, dueBefore?, limit?, cursor? }'],
   ['stats', (x) => ledger.stats(x), '{ job?, from?, to?, bucket? }'],
 ];
 

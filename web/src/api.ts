@@ -164,6 +164,18 @@ export const api = {
   getSubject: (ns: string, job: string, subject: string) =>
     request<SubjectDetail>(`/subjects/${encodeURIComponent(job)}/${encodeURIComponent(subject)}`, ns),
   stats: (ns: string, q: Query) => request<StatsResult>('/stats', ns, q),
+  /** Needs a write token: a 401 asks for one. */
+  cancelRun: (ns: string, id: string, reason: string) =>
+    request<Run>(
+      `/runs/${encodeURIComponent(id)}/cancel`,
+      ns,
+      {},
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ reason }),
+      },
+    ),
 };
 
 // --- the live event tail ---

@@ -93,16 +93,19 @@ function Children({ ns, run }: { ns: string; run: Run }) {
   const runs = children.data?.runs ?? [];
   if (children.error) return <ErrorState error={children.error} onRetry={children.reload} />;
   if (!runs.length) return null;
+  // The server counts every child (run.children); the list below shows the newest 500.
   const counts = new Map<RunStatus, number>();
-  for (const c of runs) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
-  const finished = runs.filter((c) => TERMINAL.has(c.status)).length;
+  if (run.children) for (const [s, n] of Object.entries(run.children.byStatus)) counts.set(s as RunStatus, n ?? 0);
+  else for (const c of runs) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
+  const total = run.children?.total ?? runs.length;
+  const finished = [...counts.entries()].filter(([s]) => TERMINAL.has(s)).reduce((a, [, n]) => a + n, 0);
   return (
     <section className="card" aria-labelledby="children-title">
       <h2 id="children-title">
         Child runs{' '}
         <span className="muted">
-          {finished} of {runs.length}
-          {children.data?.nextCursor ? '+' : ''} finished
+          {finished} of {total}
+          {!run.children && children.data?.nextCursor ? '+' : ''} finished
         </span>
       </h2>
       <div
@@ -110,7 +113,7 @@ function Children({ ns, run }: { ns: string; run: Run }) {
         role="progressbar"
         aria-label="Child runs finished"
         aria-valuemin={0}
-        aria-valuemax={runs.length}
+        aria-valuemax={total}
         aria-valuenow={finished}
       >
         {[...counts.entries()].map(([s, n]) => (
@@ -354,6 +357,34 @@ function KeyValues({ title, map, mono }: { title: string; map: Record<string, st
   );
 }
 
+/** Cancels a live run (a write token; the prompt asks for one). The worker's heartbeat then sees it. */
+function CancelButton({ ns, id, onDone }: { ns: string; id: string; onDone: () => void }) {
+  const [state, setState] = useState<'idle' | 'cancelling' | Error>('idle');
+  const cancel = () => {
+    if (!window.confirm(`Cancel run ${id}? Its worker is told to stop at its next heartbeat.`)) return;
+    setState('cancelling');
+    api.cancelRun(ns, id, 'cancelled from the dashboard').then(
+      () => {
+        setState('idle');
+        onDone();
+      },
+      (err: Error) => setState(err),
+    );
+  };
+  return (
+    <>
+      <button type="button" className="button small-button danger" onClick={cancel} disabled={state === 'cancelling'}>
+        {state === 'cancelling' ? 'Cancelling…' : 'Cancel run'}
+      </button>
+      {state instanceof Error && (
+        <span className="error-text small" role="alert">
+          {state.message}
+        </span>
+      )}
+    </>
+  );
+}
+
 export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
   const [terminal, setTerminal] = useState(false);
   const run = useAsync(() => api.getRun(ns, id), [ns, id], terminal ? undefined : 5000);
@@ -476,6 +507,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
         <a className="button small-button" href={href('/compare', { ids: r.id })}>
           Compare…
         </a>
+        {!TERMINAL.has(r.status) && <CancelButton ns={ns} id={r.id} onDone={run.reload} />}
       </div>
       {run.error && <ErrorState error={run.error} onRetry={run.reload} />}
       <Meta run={r} now={now} />

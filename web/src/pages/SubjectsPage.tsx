@@ -21,6 +21,14 @@ function Tile({ ns, s, now, showJob }: { ns: string; s: SubjectStatus; now: numb
           {s.subject}
         </a>
         <StatusBadge status={s.status} />
+        {s.overdue && (
+          <span
+            className="badge bad overdue-badge"
+            title={s.nextDueAt ? `due ${formatTime(s.nextDueAt)}; no run has started since` : 'overdue'}
+          >
+            overdue
+          </span>
+        )}
       </div>
       <p className="tile-sub muted small">
         {showJob && <>{s.job} · </>}
@@ -37,6 +45,18 @@ function Tile({ ns, s, now, showJob }: { ns: string; s: SubjectStatus; now: numb
           </>
         )}
       </p>
+      {(s.consecutiveSuccesses > 1 || s.consecutiveFailures > 0 || s.nextDueAt) && (
+        <p className="tile-sub muted small streak">
+          {s.consecutiveFailures > 0 ? (
+            <span className="error-text">
+              {s.consecutiveFailures} failure{s.consecutiveFailures === 1 ? '' : 's'} in a row
+            </span>
+          ) : s.consecutiveSuccesses > 1 ? (
+            <span>{s.consecutiveSuccesses} successes in a row</span>
+          ) : null}
+          {s.nextDueAt && !s.overdue && <span title={formatTime(s.nextDueAt)}> · next due {formatTime(s.nextDueAt)}</span>}
+        </p>
+      )}
       {detail.error ? (
         <p className="error-text small">{detail.error.message}</p>
       ) : (
