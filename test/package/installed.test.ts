@@ -36,6 +36,15 @@ function inApp(file: string, args: string[]) {
   return run(file, args, { cwd: app, env, timeout: 60_000 });
 }
 
+/** Signals a detached child's whole process group (npx and the bin it started); a group already gone is fine. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals) {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 describe.skipIf(onPostgres)('the installed package (npm pack, then npm install of the tarball into an empty project)', () => {
   beforeAll(async () => {
     if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
@@ -51,7 +60,8 @@ describe.skipIf(onPostgres)('the installed package (npm pack, then npm install o
   }, 360_000);
 
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    // npx starts the bin as its child: end the whole process group, not only npx.
+    for (const c of children) killGroup(c, 'SIGKILL');
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -124,6 +134,7 @@ await ledger.close();
     const script = /src="([^"]+\.js)"/.exec(html)?.[1];
     expect(script).toBeTruthy();
     expect((await fetch(new URL(script!, url))).status).toBe(200);
-    child.kill('SIGTERM');
+    // SIGTERM to the group reaches the server itself, not only npx; afterAll SIGKILLs what is left.
+    killGroup(child, 'SIGTERM');
   });
 });
