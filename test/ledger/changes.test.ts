@@ -26,7 +26,33 @@ afterAll(async () => {
 /** Each test its own namespace, so each sees only its own feed. */
 const fresh = () => root.inNamespace(`ns-${randomBytes(4).toString('hex')}`) as OpenedLedger;
 
+/**
+ * Waits until every transaction that began before now has ended. On PostgreSQL the feed
+ * serves only changes below the snapshot's xmin, which is database-wide: while another test
+ * file (in another worker) has a transaction open, a change committed here is held back, by
+ * design. A read that expects what was just written waits for that first.
+ */
+async function settled(): Promise<void> {
+  if (!onPostgres) return;
+  const { rows } = await root.database.query<{ xid: string }>(`select pg_current_xact_id()::text as xid`);
+  await expect
+    .poll(
+      async () =>
+        (await root.database.query<{ ok: boolean }>(`select pg_snapshot_xmin(pg_current_snapshot()) > $1::xid8 as ok`, [rows[0].xid]))
+          .rows[0].ok,
+      { timeout: 30_000, interval: 20 },
+    )
+    .toBe(true);
+}
+
+/** ledger.changes() once the feed has caught up with what this test wrote. */
+async function read(ledger: ReturnType<typeof fresh>, q: Parameters<OpenedLedger['changes']>[0] = {}) {
+  await settled();
+  return ledger.changes(q);
+}
+
 async function all(ledger: ReturnType<typeof fresh>, q: Parameters<OpenedLedger['changes']>[0] = {}): Promise<Change[]> {
+  await settled();
   const out: Change[] = [];
   let after = q.after;
   for (;;) {
@@ -181,7 +207,7 @@ describe('reading', () => {
     let after: string | undefined;
     const paged: Change[] = [];
     for (;;) {
-      const page = await ledger.changes({ after, limit: 3 });
+      const page = await read(ledger, { after, limit: 3 });
       expect(page.changes.length).toBeLessThanOrEqual(3);
       paged.push(...page.changes);
       if (!page.changes.length) break;
@@ -190,14 +216,14 @@ describe('reading', () => {
     expect(paged).toEqual(everything);
     expect(new Set(paged.map((c) => c.id)).size).toBe(14);
     // Resuming from any change's cursor gives exactly what follows it.
-    expect((await ledger.changes({ after: everything[4].cursor })).changes).toEqual(everything.slice(5));
+    expect((await read(ledger, { after: everything[4].cursor })).changes).toEqual(everything.slice(5));
 
     const odd = await all(ledger, { job: 'odd', types: ['run.finished'] });
     expect(odd.map((c) => c.runId)).toEqual(ids.filter((_, i) => i % 2));
     // A filtered page moves past what it left out: reading on from nextAfter finds nothing old.
-    const page = await ledger.changes({ job: 'nobody' });
+    const page = await read(ledger, { job: 'nobody' });
     expect(page.changes).toEqual([]);
-    expect((await ledger.changes({ after: page.nextAfter })).changes).toEqual([]);
+    expect((await read(ledger, { after: page.nextAfter })).changes).toEqual([]);
   });
 
   it('after=now skips the past and sees what comes next', async () => {
@@ -207,7 +233,7 @@ describe('reading', () => {
     expect(changes).toEqual([]);
     const later = await ledger.startRun({ job: 'j' });
     await later.complete();
-    expect((await ledger.changes({ after: nextAfter })).changes.map((c) => c.runId)).toEqual([later.id]);
+    expect((await read(ledger, { after: nextAfter })).changes.map((c) => c.runId)).toEqual([later.id]);
   });
 
   it('namespaces see only their own changes', async () => {
