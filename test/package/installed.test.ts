@@ -100,6 +100,8 @@ await ledger.close();
     const child = spawn('npx', ['runledger', 'serve', '--port', '0', '--data-dir', './served'], {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so that the server npx started can be signalled with it.
+      detached: true,
     });
     children.push(child);
     let output = '';
