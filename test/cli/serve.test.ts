@@ -119,7 +119,7 @@ describe('runledger serve', { timeout: 240_000 }, () => {
     const r = await done;
     expect(r.code).toBe(143);
     expect(r.stdout).toBe(`id=${id}\nstopping\n`);
-    expect(r.stderr).toContain(`runledger: run ${id} was cancelled elsewhere; stopping the command\n`);
+    expect(r.stderr).toContain(`runledger: run ${id} was cancelled elsewhere; stopping the command (SIGTERM, SIGKILL after`);
     const run = JSON.parse((await runCli([...server.via, 'runs', 'show', id, '--json'])).stdout) as { run: Run };
     expect(run.run).toMatchObject({ status: 'cancelled', error: { message: 'from the dashboard' } });
     expect((await server.stop()).code).toBe(0);
