@@ -30,7 +30,7 @@ let n = 0;
 
 beforeAll(async () => {
   ledger = await freshStore();
-  app = await buildServer({ ledger, auth: 'required', rateLimit: false });
+  app = await buildServer({ ledger, auth: 'required', rateLimit: false, stream: { maxMs: 50, recheckMs: 20 } });
   for (const [name, namespace, scope] of [
     ['readA', 'team-a', 'read'],
     ['writeA', 'team-a', 'write'],
@@ -49,6 +49,7 @@ beforeAll(async () => {
     const live = await l.startRun({ id: `live-${tag}`, job: `job-${tag}`, subject: `live-${tag}` });
     await live.event('secret', { of: ns });
     await live.checkpoint({ name: 'cp', metadata: { of: ns } });
+    if (ns === 'team-b') await l.setExpectation('job-b', { every: '1h', grace: '5m' });
     await l.importRuns('legacy', [
       { sourceId: 'one', job: `job-${tag}`, subject: `imp-${tag}`, status: 'completed', finishedAt: '2025-01-01T00:00:00Z' },
     ]);
@@ -69,6 +70,8 @@ async function snapshot(ns: string) {
     events: await q(`select * from events where namespace = $1 order by run_id, seq`),
     checkpoints: await q(`select * from checkpoints where namespace = $1 order by run_id, name`),
     subjects: await q(`select * from subject_status where namespace = $1 order by job, subject`),
+    expectations: await q(`select * from expectations where namespace = $1 order by job`),
+    changes: await q(`select * from changes where namespace = $1 order by id`),
   });
 }
 
@@ -216,6 +219,11 @@ describe(`namespace isolation (${BACKEND})`, () => {
     const verify = (await asA('GET', a('/v1/verify'))).body;
     const { rows } = await ledger.database.query<{ n: number }>(`select count(*)::int as n from runs where namespace = 'team-a'`);
     expect(verify.runsChecked).toBe(rows[0].n);
+    // B's expectation and B's change log are not A's.
+    expect((await asA('GET', a('/v1/expectations'))).body.expectations).toEqual([]);
+    const changes = (await asA('GET', a('/v1/changes?limit=1000'))).body.changes as { namespace: string; job?: string }[];
+    expect(changes.filter((c) => c.namespace !== 'team-a' || c.job === 'job-b')).toEqual([]);
+    expectProblem(await asA('DELETE', a('/v1/expectations/job-b')), 404, 'not_found');
     // Importing B's (source, sourceId) into A creates A's own run; B's stays as it was.
     const imported = await asA('POST', a('/v1/imports'), {
       source: 'legacy',

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 
 export interface Endpoint {
-  method: 'GET' | 'POST' | 'PATCH';
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   /** OpenAPI form, e.g. /v1/runs/{id}/events. */
   path: string;
   scope: 'read' | 'write' | 'admin';
@@ -62,7 +62,7 @@ export const ENDPOINTS: Endpoint[] = [
   },
   { method: 'GET', path: '/v1/runs/{id}/checkpoints', scope: 'read' },
   { method: 'GET', path: '/v1/runs/{id}/checkpoints/{name}', scope: 'read' },
-  { method: 'GET', path: '/v1/subjects', scope: 'read', query: ['job', 'status', 'limit', 'cursor'] },
+  { method: 'GET', path: '/v1/subjects', scope: 'read', query: ['job', 'status', 'overdue', 'dueBefore', 'limit', 'cursor'] },
   { method: 'GET', path: '/v1/subjects/{job}/{subject}', scope: 'read' },
   {
     method: 'POST',
@@ -77,6 +77,12 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/v1/verify', scope: 'read' },
   { method: 'GET', path: '/v1/stats', scope: 'read', query: ['job', 'from', 'to', 'bucket'] },
   { method: 'POST', path: '/v1/reap', scope: 'admin' },
+  { method: 'GET', path: '/v1/changes', scope: 'read', query: ['after', 'types', 'job', 'limit'] },
+  // Never ends by itself: the tests' servers end change streams after `stream.maxMs`.
+  { method: 'GET', path: '/v1/changes/stream', scope: 'read', query: ['after', 'types', 'job'] },
+  { method: 'GET', path: '/v1/expectations', scope: 'read' },
+  { method: 'PUT', path: '/v1/expectations/{job}', scope: 'admin', body: (n) => ({ every: `${n}h`, grace: '30m', perSubject: n % 2 === 0 }) },
+  { method: 'DELETE', path: '/v1/expectations/{job}', scope: 'admin' },
 ];
 
 /** The /v1 endpoints the server documents, as `METHOD path`. */

@@ -26,6 +26,7 @@ export function registerChangeRoutes(
 ) {
   const recheckMs = opts.recheckMs ?? 5000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  const maxMs = opts.maxMs;
 
   defineRoute(app, root, {
     method: 'GET',
@@ -70,11 +71,13 @@ export function registerChangeRoutes(
       res.write('retry: 1000\n\n');
 
       let open = true;
+      let lifetime: NodeJS.Timeout | undefined;
       const sub = hub.subscribeFeed(ledger.namespace);
       const stop = () => {
         if (!open) return;
         open = false;
         clearInterval(ping);
+        clearTimeout(lifetime);
         sub.close();
         streams.delete(stop);
         res.end();
@@ -82,6 +85,7 @@ export function registerChangeRoutes(
       streams.add(stop);
       res.on('close', stop);
       const ping = setInterval(() => open && res.write(': ping\n\n'), heartbeatMs);
+      if (maxMs !== undefined) lifetime = setTimeout(stop, maxMs);
       const write = async (text: string) => {
         if (!res.write(text) && open) await new Promise<void>((r) => res.once('drain', r).once('close', r));
       };

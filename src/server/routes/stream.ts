@@ -19,6 +19,12 @@ export interface StreamOptions {
   recheckMs?: number;
   /** Comment line to keep idle connections open (default every 15000 ms). */
   heartbeatMs?: number;
+  /**
+   * End a change stream after this long (default: never). Clients resume with
+   * Last-Event-ID, so nothing is missed; proxies that cut long connections can be met
+   * with a shorter, clean end.
+   */
+  maxMs?: number;
 }
 
 const PAGE = 1000;
