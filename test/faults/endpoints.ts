@@ -81,7 +81,12 @@ export const ENDPOINTS: Endpoint[] = [
   // Never ends by itself: the tests' servers end change streams after `stream.maxMs`.
   { method: 'GET', path: '/v1/changes/stream', scope: 'read', query: ['after', 'types', 'job'] },
   { method: 'GET', path: '/v1/expectations', scope: 'read' },
-  { method: 'PUT', path: '/v1/expectations/{job}', scope: 'admin', body: (n) => ({ every: `${n}h`, grace: '30m', perSubject: n % 2 === 0 }) },
+  {
+    method: 'PUT',
+    path: '/v1/expectations/{job}',
+    scope: 'admin',
+    body: (n) => ({ every: `${n}h`, grace: '30m', perSubject: n % 2 === 0 }),
+  },
   { method: 'DELETE', path: '/v1/expectations/{job}', scope: 'admin' },
 ];
 

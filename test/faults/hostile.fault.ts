@@ -75,7 +75,12 @@ async function send(req: Sent) {
     expect(CODES.has(body.code), what).toBe(true);
     expect(body.status, what).toBe(res.statusCode);
     expect(typeof body.detail, what).toBe('string');
-  } else if (res.statusCode !== 304 && res.statusCode !== 204 && req.method !== 'HEAD' && !String(res.headers['content-type']).startsWith('text/event-stream')) {
+  } else if (
+    res.statusCode !== 304 &&
+    res.statusCode !== 204 &&
+    req.method !== 'HEAD' &&
+    !String(res.headers['content-type']).startsWith('text/event-stream')
+  ) {
     expect(() => JSON.parse(res.body), what).not.toThrow();
   }
   return res;
