@@ -12,6 +12,7 @@ export {
 export * from './core/errors.js';
 export { canonicalJson, chainHash, checkpointHash } from './core/hash.js';
 export { isTerminal, TERMINAL_STATUSES, TRANSITIONS } from './core/status.js';
+export { trackRun } from './core/track.js';
 export type * from './core/types.js';
 export { EVENT_LEVELS, RUN_STATUSES } from './core/types.js';
 export { LIMITS } from './core/validation.js';
@@ -25,7 +26,6 @@ export {
 } from './import/index.js';
 export { SqlLedger } from './ledger/ledger.js';
 export { DEFAULT_DATA_DIR, type OpenedLedger, openLedger, type OpenLedgerOptions } from './ledger/open.js';
-export { trackRun } from './ledger/track.js';
 export { buildServer, type BuildServerOptions, type RateLimitHook } from './server/app.js';
 export { type RunningServer, startServer, type StartServerOptions } from './server/serve.js';
 export { authenticate, createToken, listTokens, revokeToken, type Scope, type TokenInfo } from './server/tokens.js';

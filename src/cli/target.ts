@@ -9,8 +9,8 @@ import { resolve } from 'node:path';
 import type { RunledgerClient } from '../client/client.js';
 import { ConfigurationError, DataDirLockedError, LedgerError } from '../core/errors.js';
 import type { Ledger } from '../core/types.js';
-import { readLock } from '../ledger/data-dir-lock.js';
 import { DEFAULT_DATA_DIR, type OpenedLedger, openLedger } from '../ledger/open.js';
+import { readLock } from '../store/data-dir-lock.js';
 import { setCurrentServer } from './errors.js';
 
 export interface TargetOptions {

@@ -7,6 +7,7 @@
 import { type ChangePage, type ChangesQuery, changesQuerySchema, parseCursor, type Watcher, type WatchOptions } from '../core/changes.js';
 import { LedgerError, ValidationError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
+import { trackRun } from '../core/track.js';
 import type {
   AppendResult,
   CancelInput,
@@ -65,7 +66,6 @@ import {
   statsSchema,
   updateRunSchema,
 } from '../core/validation.js';
-import { trackRun } from '../ledger/track.js';
 import { newAgent, request, type RequestSpec, type Transport } from './http.js';
 import { type TailOptions, type TailResult, tailRun } from './tail.js';
 import { watchOverHttp } from './watch.js';

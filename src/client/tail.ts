@@ -3,7 +3,7 @@
  * event, reconnecting with Last-Event-ID after a dropped connection, so each event is
  * delivered once and in seq order.
  */
-import { isTerminal } from '../core/status.js';
+import { isTerminal, isTerminalEvent } from '../core/status.js';
 import type { LedgerEvent, RunStatus } from '../core/types.js';
 import { HttpError, pathWithQuery, request, toLedgerError, type Transport } from './http.js';
 
@@ -54,9 +54,6 @@ export async function* messages(body: ReadableStream<Uint8Array>, idOnly = false
     }
   }
 }
-
-const isTerminalEvent = (e: LedgerEvent) =>
-  e.type === 'run.status' && isTerminal((e.body as { status?: RunStatus } | null)?.status as RunStatus);
 
 export async function tailRun(t: Transport, namespace: string, runId: string, opts: TailOptions): Promise<TailResult> {
   let lastSeq = opts.afterSeq ?? 0;

@@ -106,3 +106,13 @@ export const changesQuerySchema = z.strictObject({
     .max(CHANGE_PAGE_MAX, `limit must be 1–${CHANGE_PAGE_MAX}`)
     .optional(),
 });
+
+/** Emitted in process after a write commits; the server's live tail listens to it. */
+export interface ChangeNotice {
+  namespace: string;
+  runId: string;
+  lastSeq: number;
+  status?: string;
+  /** The write appended to the change log (watchers of the feed wake on it). */
+  feed?: boolean;
+}

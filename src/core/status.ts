@@ -14,8 +14,13 @@ export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
 
 export const TERMINAL_STATUSES: readonly TerminalStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 
-export function isTerminal(status: RunStatus): status is TerminalStatus {
-  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+export function isTerminal(status: RunStatus | string | undefined): status is TerminalStatus {
+  return (TERMINAL_STATUSES as readonly (string | undefined)[]).includes(status);
+}
+
+/** The `run.status` event that ends a run's event stream: its status is terminal. */
+export function isTerminalEvent(e: { type: string; body: unknown }): boolean {
+  return e.type === 'run.status' && isTerminal((e.body as { status?: string } | null)?.status);
 }
 
 /** Statuses from which `to` may be reached. */

@@ -7,7 +7,8 @@ import { z } from 'zod';
 
 import { ValidationError } from './errors.js';
 import { RUN_ID_PATTERN } from './ids.js';
-import { EVENT_LEVELS, type Json, RUN_STATUSES } from './types.js';
+import { TERMINAL_STATUSES } from './status.js';
+import { EVENT_LEVELS, type Json, RUN_STATUSES, type TerminalStatus } from './types.js';
 
 /** Documented limits (README "Limits"). */
 export const LIMITS = {
@@ -340,7 +341,7 @@ export const statsSchema = z.strictObject(
   { error: takes('stats query', '{ job?, from?, to?, bucket? }') },
 );
 
-const terminal = z.enum(['completed', 'failed', 'cancelled', 'timed_out'], {
+const terminal = z.enum(TERMINAL_STATUSES as [TerminalStatus, ...TerminalStatus[]], {
   error: 'status must be a terminal status: completed, failed, cancelled or timed_out',
 });
 

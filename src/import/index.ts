@@ -1,7 +1,6 @@
 /** Import and backfill: readers, column mapping, and `runImport` (what `runledger import` runs). */
 export { type ColumnMap, isValidTarget, mapRow, parseColumnMap, RECORD_FIELDS } from './mapping.js';
 export { postgresSource, type PostgresSourceOptions } from './postgres.js';
-export { type ProgressBar, progressBar, progressLines } from './progress.js';
 export {
   csvSource,
   fileSource,

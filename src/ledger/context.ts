@@ -1,17 +1,10 @@
 import { EventEmitter } from 'node:events';
 
+import type { ChangeNotice } from '../core/changes.js';
 import { LedgerError, ValidationError } from '../core/errors.js';
 import type { Database } from '../store/database.js';
 
-/** Emitted in process after a write commits; the server's live tail listens to it. */
-export interface ChangeNotice {
-  namespace: string;
-  runId: string;
-  lastSeq: number;
-  status?: string;
-  /** The write appended to the change log (watchers of the feed wake on it). */
-  feed?: boolean;
-}
+export type { ChangeNotice } from '../core/changes.js';
 
 /** What every ledger operation needs: the database, the namespace, a clock, a change feed. */
 export interface LedgerContext {

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { ChangePage, ChangesQuery, Watcher, WatchOptions } from '../core/changes.js';
+import { trackRun } from '../core/track.js';
 import type {
   AppendResult,
   CancelInput,
@@ -61,7 +62,6 @@ import { getRun, getRunRow, getSubject, listEvents, listRuns, listSubjects, pars
 import { reap } from './reaper.js';
 import { toRun } from './rows.js';
 import { stats } from './stats.js';
-import { trackRun } from './track.js';
 import { transition } from './transition.js';
 import { updateRun } from './update.js';
 import { verify } from './verify.js';

@@ -3,12 +3,12 @@ import { EventEmitter } from 'node:events';
 import { resolve } from 'node:path';
 
 import { ConfigurationError } from '../core/errors.js';
+import { acquireDataDirLock, type DataDirLock } from '../store/data-dir-lock.js';
 import type { Database } from '../store/database.js';
 import { migrate } from '../store/migrate.js';
 import { openPgDatabase } from '../store/pg.js';
 import { openPgliteDatabase } from '../store/pglite.js';
 import type { ChangeNotice } from './context.js';
-import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 import { SqlLedger, type SqlLedgerShared } from './ledger.js';
 
 export const DEFAULT_DATA_DIR = './.runledger';

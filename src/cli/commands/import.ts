@@ -1,20 +1,13 @@
 import { type Command, Option } from 'commander';
 
 import { LIMITS } from '../../core/validation.js';
-import {
-  checkImportOptions,
-  ImportFailedError,
-  type ImportInput,
-  type ImportReport,
-  progressBar,
-  progressLines,
-  runImport,
-} from '../../import/index.js';
+import { checkImportOptions, ImportFailedError, type ImportInput, type ImportReport, runImport } from '../../import/index.js';
 import type { ImportFormat } from '../../import/readers.js';
 import { act, examples, withTarget } from '../context.js';
 import { classify, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from '../errors.js';
 import { println } from '../output.js';
 import { intOption, listOption } from '../parse.js';
+import { progressBar, progressLines } from '../progress.js';
 
 interface ImportCliOptions {
   source: string;

@@ -6,8 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-import { isTerminal } from '../../core/status.js';
-import type { LedgerEvent, RunStatus } from '../../core/types.js';
+import { isTerminal, isTerminalEvent } from '../../core/status.js';
 import type { SqlLedger } from '../../ledger/ledger.js';
 import type { ChangeHub } from '../live.js';
 import { HttpProblem } from '../problem.js';
@@ -28,9 +27,6 @@ export interface StreamOptions {
 }
 
 const PAGE = 1000;
-
-const isTerminalEvent = (e: LedgerEvent) =>
-  e.type === 'run.status' && isTerminal((e.body as { status?: RunStatus } | null)?.status ?? ('running' as RunStatus));
 
 function parseLastEventId(header: string | string[] | undefined): number | undefined {
   if (header === undefined) return undefined;

@@ -1,7 +1,7 @@
 /** The import's progress bar on a terminal: share done, rows, rows/s and ETA (cli-progress, on stderr). */
 import cliProgress from 'cli-progress';
 
-import type { ImportProgress } from './run.js';
+import type { ImportProgress } from '../import/run.js';
 
 function formatEta(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '?';

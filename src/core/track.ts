@@ -8,12 +8,12 @@
  */
 import type { EventEmitter } from 'node:events';
 
-import { LedgerError, RunFinishedError, ValidationError } from '../core/errors.js';
-import type { Json, Ledger, TrackedRun, TrackOptions } from '../core/types.js';
-import type { ChangeNotice } from './context.js';
+import type { ChangeNotice } from './changes.js';
+import { LedgerError, RunFinishedError, ValidationError } from './errors.js';
+import { isTerminal } from './status.js';
+import type { Json, Ledger, TrackedRun, TrackOptions } from './types.js';
 
 const DEFAULT_LEASE_S = 60;
-const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'timed_out']);
 
 function errorOf(err: unknown) {
   if (err instanceof Error)
@@ -61,7 +61,7 @@ export async function trackRun<T>(ledger: Ledger, opts: TrackOptions, fn: (run: 
   // In process, a cancel by anyone sharing this ledger is seen without waiting for a heartbeat.
   const notices = (ledger as unknown as { notices?: EventEmitter<{ change: [ChangeNotice] }> }).notices;
   const onNotice = (n: ChangeNotice) => {
-    if (n.runId === run.id && n.namespace === ledger.namespace && n.status && TERMINAL.has(n.status)) finishedElsewhere(n.status);
+    if (n.runId === run.id && n.namespace === ledger.namespace && isTerminal(n.status)) finishedElsewhere(n.status);
   };
   notices?.on('change', onNotice);
   const stop = () => {
