@@ -1,7 +1,7 @@
 import { InvalidTransitionError, RunFinishedError } from './errors.js';
 import type { RunStatus, TerminalStatus } from './types.js';
 
-/** The transition table (DESIGN.md invariant 2). Terminal statuses have no way out. */
+/** The transition table (docs/design.md, promise 2). Terminal statuses have no way out. */
 export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   submitted: ['running', 'failed', 'cancelled', 'timed_out'],
   running: ['retrying', 'completed', 'failed', 'cancelled', 'timed_out'],

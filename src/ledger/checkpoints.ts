@@ -1,4 +1,4 @@
-/** Immutable checkpoints: written once, whole, with an RFC 8785 content hash (DESIGN: seed 001). */
+/** Immutable checkpoints: written once, whole, with an RFC 8785 content hash (metadata mutated by the caller after the write cannot change what was stored). */
 import { KeyConflictError, NotFoundError, RunFinishedError } from '../core/errors.js';
 import { checkpointHash } from '../core/hash.js';
 import { isTerminal } from '../core/status.js';

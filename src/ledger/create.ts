@@ -1,4 +1,4 @@
-/** startRun: idempotent create on (namespace, id) — DESIGN invariant 4. */
+/** startRun: idempotent create on (namespace, id) — docs/design.md, promise 4. */
 import { IdConflictError, RunActiveError } from '../core/errors.js';
 import { canonicalJson, chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';

@@ -1,4 +1,4 @@
-/** Event append with idempotency keys and the hash chain — DESIGN invariant 5. */
+/** Event append with idempotency keys and the hash chain — docs/design.md, promise 5. */
 import { KeyConflictError, NotFoundError, RunFinishedError } from '../core/errors.js';
 import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { isTerminal } from '../core/status.js';

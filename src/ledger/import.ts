@@ -2,7 +2,7 @@
  * importRuns: the one code path behind `runledger import`, `POST /v1/imports` and the
  * library. One call is one short transaction (a chunk). Idempotent on
  * (namespace, source, sourceId); a cutover guard skips rows written during a
- * dual-write window; subject status obeys the freshness rule (DESIGN, seed 003).
+ * dual-write window; subject status obeys the freshness rule (a late, older import never overwrites a fresher verdict).
  */
 import { LedgerError, ValidationError } from '../core/errors.js';
 import { chainHash } from '../core/hash.js';

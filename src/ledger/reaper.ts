@@ -1,5 +1,5 @@
 /**
- * The reaper (DESIGN invariant 7): flags runs past one lease as suspect and times out
+ * The reaper (docs/design.md, promise 7): flags runs past one lease as suspect and times out
  * runs past two leases or their deadline. One reaper acts at a time across all
  * processes (advisory lock); each timeout is conditional on the lease not having been
  * renewed since the reaper looked, so a live run is never timed out by a stale read.

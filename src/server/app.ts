@@ -1,5 +1,5 @@
 /**
- * buildServer(): the HTTP API of DESIGN.md over a SqlLedger, as a Fastify instance.
+ * buildServer(): the HTTP API (docs/design.md, "Interfaces") over a SqlLedger, as a Fastify instance.
  * Routes live in routes/*.ts, one concept each; this file wires the cross-cutting
  * parts: JSON parsing, validation, authentication, errors (problem+json), metrics,
  * the OpenAPI document and the embedded dashboard.
@@ -46,7 +46,7 @@ export interface RateLimitDecision {
   retryAfterS?: number;
 }
 
-/** Per-request rate limit hook (issue 6 plugs a limiter in here). */
+/** Per-request rate limit hook (server/rate-limit.ts plugs its limiter in here). */
 export type RateLimitHook = (who: {
   tokenId: string | null;
   namespace: string;

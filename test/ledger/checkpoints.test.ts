@@ -1,5 +1,5 @@
 /**
- * Checkpoints (seed 001): written once, whole, with contentHash = sha256 of the RFC 8785
+ * Checkpoints: written once, whole, with contentHash = sha256 of the RFC 8785
  * canonical JSON of { name, kind, ref, metadata, data }; immutable (same content again is
  * created=false, other content under the name is key_conflict); read back whole after a
  * restart. Mutating the caller's object after the write changes nothing stored.
@@ -85,7 +85,7 @@ describe('checkpoints', () => {
     expect((await eventRows(ledger, run.id)).filter((e) => e.type === 'run.checkpoint')).toHaveLength(1);
   });
 
-  it("mutating the caller's metadata after the write changes nothing stored (seed 001)", async () => {
+  it("mutating the caller's metadata after the write changes nothing stored", async () => {
     const run = await ledger.startRun({ job: 'cp' });
     const metadata: JsonObject = { diffPaths: ['a.md'], diffHash: 'h1' };
     const { checkpoint } = await run.checkpoint({ name: 'pre_decision', metadata });
@@ -119,7 +119,7 @@ describe('checkpoints', () => {
   });
 });
 
-describe('checkpoints survive a restart (seed 001)', () => {
+describe('checkpoints survive a restart ', () => {
   it('is read back whole, with the same hash, after closing and reopening the ledger', async () => {
     let dir: string | undefined;
     const open = async () => (onPostgres ? openLedger({ url: PG_URL, schema, poolSize: 2 }) : openLedger({ dataDir: dir! }));

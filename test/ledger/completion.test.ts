@@ -148,7 +148,7 @@ describe('one-transaction completion', () => {
   });
 });
 
-describe('notes (invariant 9, seed 002)', () => {
+describe('notes (promise 9)', () => {
   it('a finish without notes keeps the existing notes; a finish with notes replaces them', async () => {
     for (const finish of ['complete', 'fail', 'cancel'] as const) {
       const run = await ledger.startRun({ job: 'notes', notes: 'written at start' });

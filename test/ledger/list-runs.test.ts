@@ -1,5 +1,5 @@
 /**
- * listRuns: every filter in DESIGN.md, newest first by (createdAt, id), keyset cursor
+ * listRuns: every documented filter, newest first by (createdAt, id), keyset cursor
  * paging with no duplicates or omissions (also while new runs arrive), limit 1–500
  * enforced (not clamped), a bad cursor is validation_failed.
  *
@@ -52,7 +52,7 @@ beforeAll(async () => {
     });
     if (i % 3 === 2) await run.retry();
   }
-  // Everything, straight from SQL, in the order DESIGN promises.
+  // Everything, straight from SQL, in the documented order.
   const { rows } = await ledger.database.query<{ id: string }>(`select id from runs where namespace = 'listing'`);
   all = await Promise.all(rows.map((r) => ns.getRun(r.id)));
   all.sort((a, b) => (a.createdAt !== b.createdAt ? (a.createdAt < b.createdAt ? 1 : -1) : a.id < b.id ? 1 : -1));

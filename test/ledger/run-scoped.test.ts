@@ -1,5 +1,5 @@
 /**
- * Invariant 1 (seed 000): a write names exactly one run. Two runs of the same job and
+ * Promise 1: a write names exactly one run. Two runs of the same job and
  * subject running at once each end with their own output; neither is touched by the
  * other's writes. The same id in two namespaces is two runs.
  */
@@ -19,7 +19,7 @@ async function state(id: string, l = ledger) {
   return { run, events, checkpoints };
 }
 
-describe('run-scoped writes (seed 000)', () => {
+describe('run-scoped writes', () => {
   it('two concurrent runs of the same job+subject each complete with their own output', async () => {
     const job = 'agent-md';
     const subject = 'acme/api';

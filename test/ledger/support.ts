@@ -1,7 +1,7 @@
 /**
  * Shared helpers for the ledger suite: direct SQL looks at the store (fingerprints for
  * "nothing changed", ageing a run's lease clock) and independent re-computations of
- * the hashes DESIGN.md specifies, so the tests do not trust the code they test.
+ * the hashes docs/design.md specifies, so the tests do not trust the code they test.
  */
 import { createHash } from 'node:crypto';
 
@@ -16,7 +16,7 @@ export const canonicalize = ((canonicalizeModule as unknown as { default?: unkno
 
 export const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
-/** DESIGN: hash = sha256(previousHash + canonical JSON of the event); null key/level are left out. */
+/** docs/design.md: hash = sha256(previousHash + canonical JSON of the event); null key/level are left out. */
 export function expectedEventHash(
   prev: string,
   e: { seq: number; type: string; at: string; body: unknown; key: string | null; level: string | null },
@@ -27,7 +27,7 @@ export function expectedEventHash(
   return sha256(prev + canonicalize(event));
 }
 
-/** DESIGN: contentHash = sha256 of the RFC 8785 canonical JSON of { name, kind, ref, metadata, data }. */
+/** docs/design.md: contentHash = sha256 of the RFC 8785 canonical JSON of { name, kind, ref, metadata, data }. */
 export function expectedCheckpointHash(c: { name: string; kind?: string | null; ref?: string | null; metadata: unknown; data?: unknown }) {
   return sha256(canonicalize({ name: c.name, kind: c.kind ?? null, ref: c.ref ?? null, metadata: c.metadata, data: c.data ?? null }));
 }

@@ -17,7 +17,7 @@ type Op = 'start' | 'complete' | 'fail' | 'cancel' | 'retry';
 const OPS: Op[] = ['start', 'complete', 'fail', 'cancel', 'retry'];
 const TARGET: Record<Op, RunStatus> = { start: 'running', complete: 'completed', fail: 'failed', cancel: 'cancelled', retry: 'retrying' };
 
-// DESIGN.md's table, written out independently of src/core/status.ts.
+// The documented table (docs/design.md), written out independently of src/core/status.ts.
 const ALLOWED: Record<RunStatus, RunStatus[]> = {
   submitted: ['running', 'failed', 'cancelled', 'timed_out'],
   running: ['retrying', 'completed', 'failed', 'cancelled', 'timed_out'],

@@ -1,5 +1,5 @@
 /**
- * The HTTP API of DESIGN.md, in process (app.inject): every endpoint with its status
+ * The HTTP API, in process (app.inject): every endpoint with its status
  * codes and error codes, on the selected backend.
  */
 import type { FastifyInstance } from 'fastify';

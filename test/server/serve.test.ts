@@ -178,7 +178,7 @@ describe('operations endpoints', () => {
     }
   });
 
-  it('/openapi.json documents every DESIGN endpoint with request schemas from the validating zod schemas; /docs renders it', async () => {
+  it('/openapi.json documents every endpoint with request schemas from the validating zod schemas; /docs renders it', async () => {
     const app = await buildServer({ ledger, auth: 'off' });
     try {
       const call = api(app);

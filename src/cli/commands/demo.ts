@@ -1,5 +1,5 @@
 /**
- * `runledger demo`: fills an empty ledger with realistic runs of the seed teams, so a newcomer
+ * `runledger demo`: fills an empty ledger with realistic runs of the five flows in the README's recipes, so a newcomer
  * opening the dashboard sees something. Everything goes through the `Ledger` interface, so it
  * works embedded, on PostgreSQL and against a server (--server).
  *

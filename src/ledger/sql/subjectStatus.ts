@@ -1,5 +1,5 @@
 /**
- * The subject-status freshness rule (DESIGN invariant 6) as one SQL fragment, used by
+ * The subject-status freshness rule (docs/design.md, promise 6) as one SQL fragment, used by
  * completion, the reaper and imports alike: a terminal run becomes the subject's current
  * status iff there is none yet or its (finished_at, run id) is greater than the current
  * one's. ON CONFLICT locks the row and re-checks against the latest committed verdict,

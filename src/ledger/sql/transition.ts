@@ -2,7 +2,7 @@
  * A status transition in ONE statement (one round trip): update the run if its current
  * status allows it, append the `run.status` event to its hash chain, and for a terminal
  * status derive the subject status and append to the change log — all or nothing
- * (DESIGN invariants 2 and 3).
+ * (docs/design.md, promises 2 and 3).
  * When no row comes back, the caller reads the run to explain why (not found,
  * idempotent repeat, invalid transition).
  */
