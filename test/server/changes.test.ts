@@ -126,10 +126,11 @@ describe('GET /v1/changes/stream', () => {
     const namespace = ns();
     const client = createClient({ baseUrl: server.url, namespace });
     const seen: Change[] = [];
-    const w = client.watch({ after: 'now', types: ['run.finished'], onChange: (c) => void seen.push(c) });
+    // Start from a cursor taken before the writes: `after: 'now'` would be resolved when the
+    // stream connects, which under load can be after the first write.
+    const { nextAfter: start } = await client.changes({ after: 'now' });
+    const w = client.watch({ after: start, types: ['run.finished'], onChange: (c) => void seen.push(c) });
     try {
-      // Let the stream connect before writing (after=now is resolved at connect time).
-      await new Promise((r) => setTimeout(r, 500));
       const runs = [];
       for (let i = 0; i < 3; i++) {
         const r = await ledger.inNamespace(namespace).startRun({ job: 'w' });
