@@ -259,7 +259,8 @@ describe('reading', () => {
   it('watch() hands over every change once, in order, and resumes from its cursor', async () => {
     const ledger = fresh();
     const seen: Change[] = [];
-    const w = ledger.watch({ after: 'now', types: ['run.finished'], onChange: (c) => void seen.push(c) });
+    const { nextAfter: start } = await ledger.changes({ after: 'now' }); // not 'now' in watch(): that races the first write
+    const w = ledger.watch({ after: start, types: ['run.finished'], onChange: (c) => void seen.push(c) });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
       const r = await ledger.startRun({ job: 'w', subject: 'x' });
