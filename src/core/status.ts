@@ -14,6 +14,12 @@ export const TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
 
 export const TERMINAL_STATUSES: readonly TerminalStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 
+/** Not finished yet: every status that is not terminal. */
+export const LIVE_STATUSES: readonly RunStatus[] = ['submitted', 'running', 'retrying'];
+
+/** Started and not finished: the statuses whose lease heartbeats, events and checkpoints renew. */
+export const RENEWABLE_STATUSES: readonly RunStatus[] = ['running', 'retrying'];
+
 export function isTerminal(status: RunStatus | string | undefined): status is TerminalStatus {
   return (TERMINAL_STATUSES as readonly (string | undefined)[]).includes(status);
 }

@@ -8,6 +8,7 @@ import { type ChainHead, insertChained, lockRun } from './chain.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { type CheckpointRow, toCheckpoint } from './rows.js';
+import { RENEWABLE_SQL } from './sql/fragments.js';
 
 const COLUMNS = 'run_id, name, kind, ref, metadata, data, content_hash, seq, created_at';
 
@@ -63,7 +64,7 @@ export async function writeCheckpoint(ctx: LedgerContext, id: string, raw: Check
       );
       await tx.query(
         `update runs set last_seq = $3, last_hash = $4,
-                heartbeat_at = case when status in ('running','retrying') then $5::timestamptz else heartbeat_at end, suspect = false
+                heartbeat_at = case when status in ${RENEWABLE_SQL} then $5::timestamptz else heartbeat_at end, suspect = false
           where namespace = $1 and id = $2`,
         [ctx.namespace, id, head.last_seq, head.last_hash, now],
       );

@@ -8,6 +8,7 @@ import { prepared } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
+import { LIVE_SQL } from './sql/fragments.js';
 import { touchJobScheduleFrom, touchScheduleFrom } from './sql/subjectStatus.js';
 
 const insertRunSql = prepared(`
@@ -29,7 +30,7 @@ select ${RUN_COLUMNS} from ins`);
 
 const activeRunSql = prepared(`
 select id from runs
- where namespace = $1 and job = $2 and coalesce(subject, '') = coalesce($3, '') and exclusive and status in ('submitted', 'running', 'retrying')`);
+ where namespace = $1 and job = $2 and coalesce(subject, '') = coalesce($3, '') and exclusive and status in ${LIVE_SQL}`);
 
 /**
  * The insert; when the exclusive index refuses it, the live run it names. That run may

@@ -7,10 +7,11 @@ import { prepared } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
+import { RENEWABLE_SQL } from './sql/fragments.js';
 
 const heartbeatSql = prepared(`
 update runs set heartbeat_at = $3, suspect = false, progress = coalesce($4::jsonb, progress)
- where namespace = $1 and id = $2 and status in ('running', 'retrying')
+ where namespace = $1 and id = $2 and status in ${RENEWABLE_SQL}
 returning ${RUN_COLUMNS}`);
 
 export async function heartbeat(ctx: LedgerContext, id: string, progress?: Json): Promise<RunRow> {

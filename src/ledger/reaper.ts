@@ -10,6 +10,7 @@ import type { ReapResult, RunRef } from '../core/types.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { RUN_COLUMNS } from './rows.js';
 import { insertChangesFrom, runChangeJson } from './sql/changes.js';
+import { leasePassed, LIVE_SQL, RENEWABLE_SQL, renewedAt } from './sql/fragments.js';
 import { transition } from './transition.js';
 
 const BATCH = 500;
@@ -28,8 +29,8 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
     const suspected = await tx.query<RunRef & { last_seq: number }>(
       `with s as (
          update runs r set suspect = true
-          where status in ('running', 'retrying') and lease_s is not null and not suspect
-            and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1
+          where status in ${RENEWABLE_SQL} and lease_s is not null and not suspect
+            and ${leasePassed('$1', 1)}
          returning ${RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2')}
        ), chg as (${insertChangesFrom(`(select namespace, 'run.suspect' as type, $1::timestamptz as at, id as run_id, job, subject,
                                               jsonb_build_object('run', ${runChangeJson('s')}) as data from s) c`)})
@@ -39,9 +40,9 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
 
     // Step 2: past two leases or the deadline → timed_out, each guarded by the renewal time seen here.
     const due = await tx.query<{ namespace: string; id: string; renewed: Date; lease_s: number | null; deadline_at: Date | null }>(
-      `select namespace, id, coalesce(heartbeat_at, started_at, created_at) as renewed, lease_s, deadline_at from runs
-        where status in ('submitted', 'running', 'retrying')
-          and ((lease_s is not null and status <> 'submitted' and coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => 2 * lease_s) < $1)
+      `select namespace, id, ${renewedAt()} as renewed, lease_s, deadline_at from runs
+        where status in ${LIVE_SQL}
+          and ((lease_s is not null and status <> 'submitted' and ${leasePassed('$1', 2)})
                or deadline_at < $1)
         order by namespace, id limit $2`,
       [now, BATCH],

@@ -6,7 +6,7 @@ import type { Json, JsonObject, RunError } from '../core/types.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import type { RunRow } from './rows.js';
-import { TRANSITION_TARGET, type TransitionKind, transitionSql } from './sql/transition.js';
+import { TRANSITION_TARGET, type TransitionKind, transitionStatement } from './sql/transition.js';
 
 export interface TransitionPayload {
   output?: Json;
@@ -60,21 +60,22 @@ export async function transition(
   const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
   return mapDbErrors(async () => {
-    const { rows } = await ctx.db.query<RunRow>(transitionSql(kind), [
-      ctx.namespace,
-      id,
+    const statement = transitionStatement(kind, {
+      namespace: ctx.namespace,
+      runId: id,
       target,
-      sourcesOf(target),
+      sources: sourcesOf(target),
       at,
-      head,
-      tail,
-      JSON.stringify(body),
-      json(payload.output),
-      json(payload.statistics),
-      payload.notes ?? null,
-      json(payload.error),
-      renewedAt ?? null,
-    ]);
+      eventHead: head,
+      eventTail: tail,
+      eventBody: JSON.stringify(body),
+      output: json(payload.output),
+      statistics: json(payload.statistics),
+      notes: payload.notes ?? null,
+      error: json(payload.error),
+      renewedAt: renewedAt ?? null,
+    });
+    const { rows } = await ctx.db.query<RunRow>(statement.text, statement.values);
     if (rows[0]) {
       const feed = isTerminal(target) || undefined;
       ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target, feed });

@@ -6,8 +6,10 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { isTerminal } from '../core/status.js';
+import { LIVE_STATUSES } from '../core/status.js';
 import type { ReapResult, RunStatus } from '../core/types.js';
 import type { ChangeNotice } from '../ledger/context.js';
+import { leasePassed, LIVE_SQL, RENEWABLE_SQL } from '../ledger/sql/fragments.js';
 import type { Queryable } from '../store/database.js';
 
 /** At most this many (namespace, job) series of overdue subjects; the rest are summed in one `_other` series. */
@@ -65,10 +67,10 @@ export class ServerMetrics {
       registers: [this.registry],
       async collect() {
         const { rows } = await db.query<{ status: string; n: number }>(
-          `select status, count(*)::int as n from runs where status in ('submitted', 'running', 'retrying') group by status`,
+          `select status, count(*)::int as n from runs where status in ${LIVE_SQL} group by status`,
         );
         this.reset();
-        for (const status of ['submitted', 'running', 'retrying']) this.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
+        for (const status of LIVE_STATUSES) this.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
       },
     });
     new Gauge({
@@ -78,8 +80,8 @@ export class ServerMetrics {
       async collect() {
         const { rows } = await db.query<{ n: number }>(
           `select count(*)::int as n from runs
-            where status in ('running', 'retrying') and lease_s is not null
-              and (suspect or coalesce(heartbeat_at, started_at, created_at) + make_interval(secs => lease_s) < $1)`,
+            where status in ${RENEWABLE_SQL} and lease_s is not null
+              and (suspect or ${leasePassed('$1', 1)})`,
           [now()],
         );
         this.set(rows[0].n);

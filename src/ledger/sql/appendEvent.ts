@@ -11,14 +11,15 @@
  */
 import { sqlChainHash } from '../../core/hash.js';
 import { prepared } from '../../store/database.js';
+import { LIVE_SQL, RENEWABLE_SQL } from './fragments.js';
 
 export const appendOneEventSql = prepared(`
 with upd as (
   update runs r set last_seq = r.last_seq + 1,
          last_hash = ${sqlChainHash('r.last_hash', '$3::text', 'r.last_seq + 1', '$4::text')},
-         heartbeat_at = case when r.status in ('running','retrying') then $5::timestamptz else r.heartbeat_at end,
+         heartbeat_at = case when r.status in ${RENEWABLE_SQL} then $5::timestamptz else r.heartbeat_at end,
          suspect = false
-   where r.namespace = $1 and r.id = $2 and r.status in ('submitted','running','retrying')
+   where r.namespace = $1 and r.id = $2 and r.status in ${LIVE_SQL}
   returning r.namespace, r.id, r.last_seq, r.last_hash
 ), ins as (
   insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)

@@ -4,6 +4,7 @@
  * multi-row statement from a JSON array.
  */
 import { prepared } from '../../store/database.js';
+import { RENEWABLE_SQL } from './fragments.js';
 
 export const batchAppendEventsSql = prepared(`
 insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
@@ -18,7 +19,7 @@ with ins as (
     from jsonb_array_elements($4::jsonb) e
 )
 update runs set last_seq = $5, last_hash = $6,
-       heartbeat_at = case when status in ('running','retrying') then $3::timestamptz else heartbeat_at end, suspect = false
+       heartbeat_at = case when status in ${RENEWABLE_SQL} then $3::timestamptz else heartbeat_at end, suspect = false
  where namespace = $1 and id = $2`);
 
 export interface EventRowInput {

@@ -11,6 +11,7 @@ import type { RunStatus } from '../../core/types.js';
 import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
+import { renewedAt } from './fragments.js';
 import { touchJobScheduleFrom, touchScheduleFrom, upsertSubjectStatusFrom } from './subjectStatus.js';
 
 export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
@@ -24,10 +25,48 @@ export const TRANSITION_TARGET: Record<TransitionKind, RunStatus> = {
   timeout: 'timed_out',
 };
 
-// Parameters shared by every kind:
-// $1 namespace, $2 run id, $3 target status, $4 allowed source statuses, $5 now,
-// $6 canonical head of the status event, $7 its canonical tail, $8 event body,
-// $9 output, $10 statistics, $11 notes, $12 error, $13 renewal guard (reaper only).
+/** What a transition statement takes (every kind the same; a kind ignores what it does not use). */
+export interface TransitionArgs {
+  namespace: string;
+  runId: string;
+  target: RunStatus;
+  /** The statuses the run may be in for the transition to apply. */
+  sources: RunStatus[];
+  at: string;
+  /** The `run.status` event: its canonical head and tail (hashed around the seq) and its body. */
+  eventHead: string;
+  eventTail: string;
+  eventBody: string;
+  output: string | null;
+  statistics: string | null;
+  notes: string | null;
+  error: string | null;
+  /** The reaper's guard: the lease renewal time it saw (null for everyone else). */
+  renewedAt: Date | null;
+}
+
+/** The statement for `kind` with its parameters, in the order the SQL numbers them. */
+export function transitionStatement(kind: TransitionKind, a: TransitionArgs): { text: string; values: unknown[] } {
+  return {
+    text: transitionSql(kind),
+    values: [
+      a.namespace, // $1
+      a.runId, // $2
+      a.target, // $3
+      a.sources, // $4
+      a.at, // $5
+      a.eventHead, // $6
+      a.eventTail, // $7
+      a.eventBody, // $8
+      a.output, // $9
+      a.statistics, // $10
+      a.notes, // $11
+      a.error, // $12
+      a.renewedAt, // $13
+    ],
+  };
+}
+
 const SET_BY_KIND: Record<TransitionKind, string> = {
   start: `started_at = coalesce(r.started_at, $5), heartbeat_at = $5, suspect = false,
           attempt = case when r.status = 'retrying' then r.attempt + 1 else r.attempt end,
@@ -41,7 +80,7 @@ const SET_BY_KIND: Record<TransitionKind, string> = {
 
 const cache = new Map<TransitionKind, string>();
 
-export function transitionSql(kind: TransitionKind): string {
+function transitionSql(kind: TransitionKind): string {
   let sql = cache.get(kind);
   if (sql) return sql;
   const terminal = kind !== 'start' && kind !== 'retry';
@@ -58,7 +97,7 @@ export function transitionSql(kind: TransitionKind): string {
       from subject where run_id = $2 and previous_status is distinct from status
   ) c`)})`;
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
-  const guard = kind === 'timeout' ? `and coalesce(r.heartbeat_at, r.started_at, r.created_at) = p.renewed` : '';
+  const guard = kind === 'timeout' ? `and ${renewedAt('r')} = p.renewed` : '';
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
   sql = prepared(`
 with p as (
