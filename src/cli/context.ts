@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 
-import { ConfigurationError } from '../core/errors.js';
-import { EXIT_OK, UsageError } from './errors.js';
+import { ConfigurationError, LedgerError } from '../core/errors.js';
+import { EXIT_OK, isServerUnreachable, networkCode, UsageError } from './errors.js';
 import { openTarget, type Target, type TargetOptions } from './target.js';
 
 export interface GlobalOptions {
@@ -62,6 +62,12 @@ export async function withTarget(cmd: Command, fn: (ledger: Target) => Promise<n
   const ledger = await openTarget(targetOptions(cmd));
   try {
     return (await fn(ledger)) ?? EXIT_OK;
+  } catch (err) {
+    // A stream or request that lost its server mid-way: name the server, as a configuration problem.
+    const info = ledger.target;
+    const net = info.kind === 'http' && !(err instanceof LedgerError) && !isServerUnreachable(err) ? networkCode(err) : undefined;
+    if (net && info.kind === 'http') throw new ConfigurationError(`cannot reach the runledger server at ${info.baseUrl} (${net})`, err);
+    throw err;
   } finally {
     await ledger.close();
   }

@@ -40,13 +40,14 @@ const NETWORK_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
-/** The server URL the current command talks to, so a network error can name it. */
-let currentServer: string | undefined;
-export function setCurrentServer(url: string | undefined): void {
-  currentServer = url;
+/** The HTTP client's "never got an answer" (its message names the server already). */
+export function isServerUnreachable(err: unknown): err is { message: string } {
+  const http = err as { code?: unknown; status?: unknown; message?: unknown } | undefined;
+  return http?.code === 'unavailable' && http.status === 0 && typeof http.message === 'string';
 }
 
-function networkCode(err: unknown): string | undefined {
+/** The network error code (ECONNREFUSED…) somewhere in `err`'s cause chain, if any. */
+export function networkCode(err: unknown): string | undefined {
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
   }
@@ -74,14 +75,7 @@ export function classify(err: unknown): Reported {
     };
   }
   // The HTTP client's "never got an answer": the server URL is wrong or the server is down.
-  const http = err as { code?: unknown; status?: unknown; message?: unknown };
-  if (http?.code === 'unavailable' && http.status === 0 && typeof http.message === 'string') {
-    return { exitCode: EXIT_USAGE, code: 'configuration', message: http.message };
-  }
-  const net = networkCode(err);
-  if (net && currentServer) {
-    return { exitCode: EXIT_USAGE, code: 'configuration', message: `cannot reach the runledger server at ${currentServer} (${net})` };
-  }
+  if (isServerUnreachable(err)) return { exitCode: EXIT_USAGE, code: 'configuration', message: err.message };
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'error';
   const message = typeof e?.message === 'string' && e.message ? e.message : String(err);

@@ -11,7 +11,6 @@ import { ConfigurationError, DataDirLockedError, LedgerError } from '../core/err
 import type { Ledger } from '../core/types.js';
 import { DEFAULT_DATA_DIR, type OpenedLedger, openLedger } from '../ledger/open.js';
 import { readLock } from '../store/data-dir-lock.js';
-import { setCurrentServer } from './errors.js';
 
 export interface TargetOptions {
   /** Embedded data directory (default ./.runledger). */
@@ -54,7 +53,6 @@ function normalizeServerUrl(url: string, what: string): string {
 
 async function viaServer(baseUrl: string, opts: TargetOptions, via: 'flag' | 'lock'): Promise<Target> {
   const namespace = opts.namespace ?? 'default';
-  setCurrentServer(baseUrl);
   // Loaded on demand: commands on a local store start faster without it.
   const { createClient } = await import('../client/client.js');
   const client = createClient({ baseUrl, namespace, ...(opts.token ? { token: opts.token } : {}) });

@@ -27,6 +27,27 @@ export const LIMITS = {
 } as const;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Any surrogate at all: most text has none, so the exact (slower) test rarely runs.
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * What is wrong with text the database would refuse or alter, or null. PostgreSQL stores
+ * neither text nor jsonb containing U+0000, and stores U+FFFD for an unpaired UTF-16
+ * surrogate, so the stored text would differ from the text hashed. One rule and one
+ * message for every path in (validation, HTTP bodies, imports).
+ */
+export function textProblem(s: string): string | null {
+  if (s.includes('\u0000')) return 'must not contain the character \\u0000 (PostgreSQL cannot store it)';
+  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s))
+    return 'must be valid Unicode: it contains an unpaired UTF-16 surrogate (such as \\ud800)';
+  return null;
+}
+
+/** A zod refinement: `what` + the text problem, if any. */
+const storableText = (what: string) => (s: string, ctx: z.RefinementCtx) => {
+  const problem = textProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${what} ${problem}` });
+};
 
 /**
  * The message for a value that is not the object an operation takes: it shows the shape
@@ -42,10 +63,8 @@ const name = (what: string, max: number = LIMITS.nameLength) =>
     .string({ error: (iss) => (iss.input === undefined ? `${what} is required` : `${what} must be a string`) })
     .min(1, `${what} must be 1–${max} characters`)
     .max(max, `${what} must be 1–${max} characters`)
-    // PostgreSQL text cannot hold NUL; say so here, naming the field, rather than fail in the database.
-    .refine((s) => !s.includes('\u0000'), `${what} must not contain the character \\u0000`)
-    // An unpaired surrogate would be stored as U+FFFD: the stored text would differ from the hashed one.
-    .refine((s) => !LONE_SURROGATE.test(s), `${what} must be valid Unicode (it contains an unpaired UTF-16 surrogate)`);
+    // Say so here, naming the field, rather than fail (or silently alter the text) in the database.
+    .superRefine(storableText(what));
 
 export const runIdSchema = z
   .string({ error: 'id must be a string' })
@@ -201,11 +220,7 @@ export const checkpointInputSchema = z.strictObject(
   {
     name: name('name'),
     kind: name('kind').optional(),
-    ref: z
-      .string()
-      .max(LIMITS.subjectLength)
-      .refine((s) => !LONE_SURROGATE.test(s), 'ref must be valid Unicode (it contains an unpaired UTF-16 surrogate)')
-      .optional(),
+    ref: z.string().max(LIMITS.subjectLength).superRefine(storableText('ref')).optional(),
     metadata: jsonObject,
     data: json.optional(),
   },

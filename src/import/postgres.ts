@@ -11,6 +11,7 @@
 import pg from 'pg';
 
 import { ConfigurationError, ValidationError } from '../core/errors.js';
+import { redactUrl } from '../store/pg.js';
 import type { RowSource } from './readers.js';
 
 export interface PostgresSourceOptions {
@@ -30,16 +31,6 @@ const KEY_ALIAS = '__runledger_key';
 
 function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres (unparseable url)';
-  }
 }
 
 // Values keep their database text where JavaScript would lose or shift them: times
@@ -64,7 +55,7 @@ export function checkPostgresOptions(opts: Pick<PostgresSourceOptions, 'url' | '
   if (!opts.key) throw new ValidationError('--key must name the unique column to page on', [{ field: 'key', message: 'empty' }]);
   if (!/^postgres(ql)?:\/\//.test(opts.url)) {
     throw new ConfigurationError(
-      `--from-postgres must be a URL starting with postgres:// or postgresql://; got ${JSON.stringify(redact(opts.url))}`,
+      `--from-postgres must be a URL starting with postgres:// or postgresql://; got ${JSON.stringify(redactUrl(opts.url))}`,
     );
   }
   return query;
@@ -76,7 +67,7 @@ export function postgresSource(opts: PostgresSourceOptions): RowSource {
   const key = quoteIdent(opts.key);
   const first = `select q.*, q.${key}::text as ${KEY_ALIAS} from (${query}) q order by q.${key} limit $1`;
   const next = `select q.*, q.${key}::text as ${KEY_ALIAS} from (${query}) q where q.${key} > $2 order by q.${key} limit $1`;
-  const name = redact(opts.url);
+  const name = redactUrl(opts.url);
   let client: pg.Client | undefined;
   let n = 0;
 

@@ -8,7 +8,7 @@ import { LedgerError, ValidationError } from '../core/errors.js';
 import { chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';
 import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../core/types.js';
-import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema } from '../core/validation.js';
+import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema, textProblem } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
@@ -36,16 +36,6 @@ export const importTime = (s: string) => new Date(NAIVE_TIME.test(s) ? `${s.repl
 /** The reason given when a record's id belongs to a run other than this source's sourceId. */
 export const idConflictMessage = (id: string, sourceId: string, source: string) =>
   `id ${id} is already used by another run (not sourceId ${sourceId} of source ${source})`;
-
-// PostgreSQL stores neither text nor jsonb containing U+0000, and stores U+FFFD for an
-// unpaired UTF-16 surrogate (so the stored text would differ from the text hashed).
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const textProblem = (s: string) =>
-  s.includes('\u0000')
-    ? 'contains the character U+0000, which cannot be stored'
-    : LONE_SURROGATE.test(s)
-      ? 'is not valid Unicode: it contains an unpaired UTF-16 surrogate'
-      : null;
 
 /** Finds text the database would refuse or alter, before it refuses the whole chunk. */
 function findBadText(value: unknown, path: string): { path: string; problem: string } | null {

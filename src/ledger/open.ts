@@ -6,7 +6,7 @@ import { ConfigurationError } from '../core/errors.js';
 import { acquireDataDirLock, type DataDirLock } from '../store/data-dir-lock.js';
 import type { Database } from '../store/database.js';
 import { migrate } from '../store/migrate.js';
-import { openPgDatabase } from '../store/pg.js';
+import { openPgDatabase, redactUrl } from '../store/pg.js';
 import { openPgliteDatabase } from '../store/pglite.js';
 import type { ChangeNotice } from './context.js';
 import { SqlLedger, type SqlLedgerShared } from './ledger.js';
@@ -44,16 +44,6 @@ export interface OpenedLedger extends SqlLedger {
   readonly dataDirLock?: DataDirLock;
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres (unparseable url)';
-  }
-}
-
 /**
  * Opens a ledger.
  * @example
@@ -69,8 +59,8 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
   let lock: DataDirLock | undefined;
   if (url) {
     if (!/^postgres(ql)?:\/\//.test(url))
-      throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redact(url))}`);
-    location = redact(url);
+      throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redactUrl(url))}`);
+    location = redactUrl(url);
     let opened: Database | undefined;
     try {
       opened = await openPgDatabase({

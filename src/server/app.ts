@@ -29,7 +29,7 @@ import { registerSubjectRoutes } from './routes/subjects.js';
 import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
 import { serveWeb } from './static.js';
 import { endStreamsOfRevokedTokens } from './stream-auth.js';
-import { authenticate, type Scope, scopeAllows } from './tokens.js';
+import { authenticate, bearerToken, type Scope, scopeAllows } from './tokens.js';
 
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -208,8 +208,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       const namespace = typeof raw === 'string' ? raw : 'default';
       if (opts.auth === 'required') {
         const header = request.headers.authorization;
-        const m = header ? /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header) : null;
-        if (!m) {
+        const token = bearerToken(header);
+        if (!token) {
           reply.header('www-authenticate', 'Bearer realm="runledger"');
           throw new HttpProblem(
             401,
@@ -217,7 +217,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
             header ? 'the Authorization header must be "Bearer <token>"' : 'this request needs an Authorization: Bearer <token> header',
           );
         }
-        const who = await authenticate(ledger.database, m[1]);
+        const who = await authenticate(ledger.database, token);
         if (!who) {
           reply.header('www-authenticate', 'Bearer realm="runledger", error="invalid_token"');
           throw new HttpProblem(401, 'unauthorized', 'the token is unknown or revoked');

@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 
 import type { FastifyInstance, FastifyReply, FastifyServerOptions } from 'fastify';
 
+import { textProblem } from '../core/validation.js';
 import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
 
 export const DEFAULT_JSON_DEPTH = 64;
@@ -23,18 +24,6 @@ export const DEFAULT_JSON_DEPTH = 64;
 export interface LimitOptions {
   /** Deepest nesting of arrays/objects in a request body, the body itself being level 1 (default 64). */
   jsonDepth?: number;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-// Any surrogate at all: most text has none, so the exact (slower) test above rarely runs.
-const ANY_SURROGATE = /[\uD800-\uDFFF]/;
-
-function textProblem(s: string): string | null {
-  if (s.includes('\u0000')) return 'must not contain the character \\u0000 (PostgreSQL cannot store it)';
-  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s))
-    return 'must be valid Unicode: it contains an unpaired UTF-16 surrogate (such as \\ud800)';
-  return null;
 }
 
 const shown = (path: (string | number)[]) => {

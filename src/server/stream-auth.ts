@@ -1,5 +1,5 @@
 /**
- * Revocation reaches open event streams too. A token is checked when a request starts;
+ * Revocation reaches open streams too (a run's events, the change feed). A token is checked when a request starts;
  * an SSE stream may then stay open for hours. So while a stream is open its token is
  * checked again every `everyMs` (no cache: one indexed lookup), and the stream is ended
  * as soon as the token is revoked. The client's reconnect then gets 401.
@@ -7,15 +7,16 @@
 import type { FastifyInstance } from 'fastify';
 
 import type { Database } from '../store/database.js';
-import { authenticate } from './tokens.js';
+import { authenticate, bearerToken } from './tokens.js';
 
-const STREAM_ROUTE = /\/events\/stream$/;
+// Every long-lived stream: a run's events and the change feed.
+const STREAM_ROUTE = /\/stream$/;
 
 export function endStreamsOfRevokedTokens(app: FastifyInstance, db: Database, opts: { everyMs: number }): void {
   // Registered after the authentication hook: request.identity is set when this runs.
   app.addHook('onRequest', async (request, reply) => {
     if (!request.identity || !STREAM_ROUTE.test(request.routeOptions.url ?? '')) return;
-    const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(request.headers.authorization ?? '')?.[1];
+    const token = bearerToken(request.headers.authorization);
     if (!token) return;
     const res = reply.raw;
     const timer = setInterval(() => {

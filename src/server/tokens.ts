@@ -14,6 +14,11 @@ import { namespaceSchema, parseInput } from '../core/validation.js';
 import type { Database } from '../store/database.js';
 
 export const SCOPES = ['read', 'write', 'admin'] as const;
+
+/** The token of an `Authorization: Bearer <token>` header, or null when the header is not that. */
+export function bearerToken(header: string | undefined): string | null {
+  return (header && /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1]) || null;
+}
 export type Scope = (typeof SCOPES)[number];
 
 /** Whether a token of scope `have` may do what needs scope `need`. */

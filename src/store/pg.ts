@@ -4,6 +4,17 @@ import pg from 'pg';
 
 import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
 
+/** A database URL fit to show in a message or a log: the password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres (unparseable url)';
+  }
+}
+
 export interface PgOptions {
   url: string;
   /** Schema to use (created if missing); tests give each file its own. */

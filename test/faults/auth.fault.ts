@@ -273,15 +273,21 @@ describe(`over a real socket (${BACKEND})`, () => {
     expect(text).not.toContain('team-b');
   });
 
-  it('revocation: the next request is 401, and an open stream of the revoked token is ended', async () => {
+  it('revocation: the next request is 401, and the open streams of the revoked token (run events, change feed) are ended', async () => {
     const doomed = await createToken(ledger.database, { namespace: 'team-a', scope: 'write', name: 'doomed' });
     const run = await ledger.inNamespace('team-a').startRun({ job: 'revoke-me' });
     const res = await stream(`/v1/runs/${run.id}/events/stream?namespace=team-a`, doomed.token);
     expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    const ended = (async () => {
-      for (;;) if ((await reader.read()).done) return true;
-    })();
+    const feed = await stream(`/v1/changes/stream?namespace=team-a`, doomed.token);
+    expect(feed.status).toBe(200);
+    const endOf = (r: Response) => {
+      const reader = r.body!.getReader();
+      return (async () => {
+        for (;;) if ((await reader.read()).done) return true;
+      })();
+    };
+    const ended = endOf(res);
+    const feedEnded = endOf(feed);
     expect((await fetch(`${server.url}/v1/runs?namespace=team-a`, { headers: { authorization: `Bearer ${doomed.token}` } })).status).toBe(
       200,
     );
@@ -290,6 +296,8 @@ describe(`over a real socket (${BACKEND})`, () => {
     expect(next.status).toBe(401);
     // The run is still live: only the revocation can end this stream.
     expect(await Promise.race([ended, sleep(20_000).then(() => false)])).toBe(true);
+    // The change feed never ends by itself (this server gives it no lifetime): the revocation ended it.
+    expect(await Promise.race([feedEnded, sleep(20_000).then(() => false)])).toBe(true);
     expect((await ledger.inNamespace('team-a').getRun(run.id)).status).toBe('running');
     expect((await stream(`/v1/runs/${run.id}/events/stream?namespace=team-a`, doomed.token)).status).toBe(401);
   });
