@@ -1,6 +1,7 @@
 /** Option value parsers. Each names the flag, echoes the value and says what is allowed. */
 import { readFileSync } from 'node:fs';
 
+import { jsonTextProblem } from '../core/strict-json.js';
 import type { Json, JsonObject } from '../core/types.js';
 import { UsageError } from './errors.js';
 
@@ -52,11 +53,15 @@ function textOrFile(flag: string, value: string): string {
 export function jsonOption(flag: string) {
   return (value: string): Json => {
     const text = textOrFile(flag, value);
+    let parsed: Json;
     try {
-      return JSON.parse(text) as Json;
+      parsed = JSON.parse(text) as Json;
     } catch (err) {
       throw new UsageError(`${flag} must be JSON or @file; got ${show(text)} (${(err as Error).message})`);
     }
+    const problem = jsonTextProblem(text, flag);
+    if (problem) throw new UsageError(problem.message);
+    return parsed;
   };
 }
 

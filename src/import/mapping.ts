@@ -11,6 +11,7 @@
  * strings otherwise; times stay strings (read as UTC when they carry no offset).
  */
 import { ValidationError } from '../core/errors.js';
+import { jsonTextProblem } from '../core/strict-json.js';
 
 /** The top-level fields of an import record. */
 export const RECORD_FIELDS = [
@@ -146,7 +147,9 @@ function maybeJson(s: string): unknown {
   const t = s.trim();
   if (!/^(-?\d|[{["]|true$|false$|null$)/.test(t)) return s;
   try {
-    return JSON.parse(t);
+    const value: unknown = JSON.parse(t);
+    // Text JSON.parse would change (a rounded integer, a duplicate key) stays the exact text.
+    return jsonTextProblem(t, 'value') ? s : value;
   } catch {
     return s;
   }
@@ -174,13 +177,17 @@ function convert(target: string, value: unknown, typed: boolean): unknown {
   if (TIME_FIELDS.has(target)) return typeof value === 'string' ? value.trim().replace(/(T[\d:.]+[+-]\d\d)$/, '$1:00') : value;
   if (typed) return value;
   if (JSON_FIELDS.has(target) && typeof value === 'string') {
+    let parsed: unknown;
     try {
-      return JSON.parse(value);
+      parsed = JSON.parse(value);
     } catch (err) {
       throw new ValidationError(`${target}: not valid JSON (${(err as Error).message}); got ${JSON.stringify(value.slice(0, 60))}`, [
         { field: target, message: 'not valid JSON' },
       ]);
     }
+    const problem = jsonTextProblem(value, target);
+    if (problem) throw new ValidationError(problem.message, [problem]);
+    return parsed;
   }
   if (target === 'output') return typeof value === 'string' ? maybeJson(value) : value;
   return FIELD_SET.has(target) ? scalarString(value) : value;

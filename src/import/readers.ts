@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse';
 
 import { ValidationError } from '../core/errors.js';
+import { jsonTextProblem } from '../core/strict-json.js';
 
 export type ImportFormat = 'jsonl' | 'csv';
 
@@ -125,6 +126,11 @@ export function jsonlSource(input: string | Readable, name?: string): RowSource 
             value = JSON.parse(t);
           } catch (err) {
             yield { line, error: `not valid JSON: ${(err as Error).message}` };
+            continue;
+          }
+          const problem = jsonTextProblem(t, 'record');
+          if (problem) {
+            yield { line, error: problem.message };
             continue;
           }
           if (value === null || typeof value !== 'object' || Array.isArray(value)) {

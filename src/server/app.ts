@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VERSION } from '../core/version.js';
 import type { ChangeNotice } from '../ledger/context.js';
 import type { SqlLedger } from '../ledger/ledger.js';
+import { parseJsonBody } from './json-body.js';
 import { frameworkErrorOptions, registerLimits } from './limits.js';
 import { ChangeHub } from './live.js';
 import { ServerMetrics } from './metrics.js';
@@ -135,25 +136,13 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   ledger.notices.on('change', countChange);
 
   // Step 1: bodies. Only JSON; an empty body is an absent one (so `POST …/start` needs none).
-  const defaultJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    if (text.trim() === '') return done(null, undefined);
-    defaultJson(request, text, (err: Error | null, value?: unknown) => {
-      if (!err) return done(null, value);
-      let reason = err.message;
-      try {
-        JSON.parse(text);
-      } catch (syntax) {
-        reason = (syntax as Error).message;
-      }
-      done(
-        new HttpProblem(400, 'validation_failed', `request body is not valid JSON: ${reason}`, [
-          { field: 'body', message: 'malformed JSON' },
-        ]),
-      );
-    });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer, request.headers['content-type']));
+    } catch (err) {
+      done(err as Error);
+    }
   });
   app.removeContentTypeParser('text/plain');
 

@@ -45,6 +45,12 @@ describe('CLI errors and exit codes', { timeout: 240_000 }, () => {
     const body = await cli('event', 'some-run', 'x', '--body', '{oops');
     expect(body.code).toBe(2);
     expect(body.stderr).toMatch(/^error: --body must be JSON or @file; got "\{oops"/);
+    // JSON the parser would silently change is refused, naming where.
+    const big = await cli('complete', 'some-run', '--statistics', '{"rows":9007199254740993}');
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/^error: --statistics\.rows: the integer 9007199254740993 cannot be stored exactly/);
+    const dup = await cli('event', 'some-run', 'x', '--body', '{"a":1,"a":2}');
+    expect(dup.stderr).toBe('error: --body.a: the key "a" appears twice in one object; send each key once\n');
 
     const both = await runCli(['--data-dir', '/tmp/x', '--database-url', 'postgres://127.0.0.1/x', 'runs', 'ls']);
     expect(both.code).toBe(2);

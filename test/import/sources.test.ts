@@ -138,6 +138,37 @@ describe(`import from CSV with --map (${BACKEND})`, () => {
   });
 });
 
+describe(`imported JSON reads back exactly or is refused (${BACKEND})`, () => {
+  it('a JSONL line with a duplicate key or an integer beyond 2^53 is an invalid record naming it; CSV cells keep such text exact', async () => {
+    const stream = Readable.from([
+      '{"sourceId":"a","job":"exact","status":"completed","finishedAt":"2025-03-01T00:00:00Z","statistics":{"rows":9007199254740993}}\n',
+      '{"sourceId":"b","job":"exact","status":"completed","finishedAt":"2025-03-01T00:00:00Z","notes":"x","notes":"y"}\n',
+      '{"sourceId":"c","job":"exact","status":"completed","finishedAt":"2025-03-01T00:00:00Z","statistics":{"rows":9007199254740991}}\n',
+    ]);
+    const r = await runImport(ledger, { source: 'exact', from: { rows: jsonlSource(stream) } });
+    expect(r).toMatchObject({ inserted: 1, invalid: 2 });
+    expect(r.invalidRecords.map((i) => [i.line, i.message])).toEqual([
+      [1, expect.stringMatching(/^record\.statistics\.rows: the integer 9007199254740993 cannot be stored exactly/)],
+      [2, 'record.notes: the key "notes" appears twice in one object; send each key once'],
+    ]);
+    const { runs } = await ledger.listRuns({ job: 'exact' });
+    expect(runs.map((x) => x.statistics)).toEqual([{ rows: 9007199254740991 }]);
+
+    // A CSV cell that JSON.parse would round stays the exact text; a JSON cell with a duplicate key is refused.
+    const path = files.write('exact.csv', ['id,score,details', '1,9007199254740993,{}', '2,1,"{""a"":1,""a"":2}"']);
+    const csv = await runImport(ledger, {
+      source: 'exact-csv',
+      from: { file: path },
+      map: 'id=sourceId,score=statistics.score,details=params',
+      set: ['job=exact-csv', 'status=completed', 'finishedAt=2025-03-01T00:00:00Z'],
+      cutover: 'none',
+    });
+    expect(csv).toMatchObject({ inserted: 1, invalid: 1 });
+    expect(csv.invalidRecords[0].message).toMatch(/^params\.a: the key "a" appears twice/);
+    expect((await ledger.listRuns({ job: 'exact-csv' })).runs.map((x) => x.statistics)).toEqual([{ score: '9007199254740993' }]);
+  });
+});
+
 describe(`import --from-postgres (${BACKEND})`, () => {
   it('reads a legacy table in keyset chunks, converting its types, and re-runs as duplicates', async () => {
     const t = `${legacySchema}.agent_test_history`;

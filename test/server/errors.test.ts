@@ -171,3 +171,73 @@ describe('server faults', () => {
     }
   });
 });
+
+describe('bodies read back exactly or are refused, naming where', () => {
+  const json = { 'content-type': 'application/json' };
+  const post = (body: string | Buffer, headers: Record<string, string> = json) => call('POST', '/v1/runs', body, headers);
+  const jobRuns = async (job: string) => (await ledger.listRuns({ job, limit: 10 })).runs;
+
+  it('bytes that are not UTF-8 are 400 naming the byte; a charset other than UTF-8 is 415; nothing is stored', async () => {
+    const bad = Buffer.concat([Buffer.from('{"job":"utf8-bad","notes":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const p = expectProblem(await post(bad), 400, 'validation_failed');
+    expect(p.detail).toBe('request body is not valid UTF-8 (a malformed byte sequence at byte 30); JSON bodies must be UTF-8');
+    const latin1 = expectProblem(
+      await post('{"job":"utf8-bad"}', { 'content-type': 'application/json; charset=iso-8859-1' }),
+      415,
+      'validation_failed',
+    );
+    expect(latin1.detail).toContain('"iso-8859-1"');
+    expect(await jobRuns('utf8-bad')).toEqual([]);
+    // Declared UTF-8 (any spelling) is fine, and multi-byte text reads back exactly.
+    const ok = await post('{"job":"utf8-ok","notes":"café 💥"}', { 'content-type': 'application/json; charset=UTF-8' });
+    expect(ok.status).toBe(201);
+    expect((ok.body as { notes: string }).notes).toBe('café 💥');
+  });
+
+  it('a key twice in one object is 400 naming the key and where; nothing is stored', async () => {
+    const top = expectProblem(await post('{"job":"dup-a","job":"dup-b"}'), 400, 'validation_failed');
+    expect(top.detail).toBe('job: the key "job" appears twice in one object; send each key once');
+    const nested = expectProblem(await post('{"job":"dup-c","params":{"list":[{"x":1},{"y":1,"y":2}]}}'), 400, 'validation_failed');
+    expect(nested.detail).toMatch(/^params\.list\.1\.y: the key "y" appears twice/);
+    for (const job of ['dup-a', 'dup-b', 'dup-c']) expect(await jobRuns(job)).toEqual([]);
+    // The same key in different objects is not a duplicate.
+    expect((await post('{"job":"dup-ok","params":{"a":{"x":1},"b":{"x":1}}}')).status).toBe(201);
+  });
+
+  it('integers beyond 2^53 − 1 are 400 naming the field (never rounded); the largest exact ones read back exactly', async () => {
+    const p = expectProblem(await post('{"job":"big-int","params":{"n":9007199254740993}}'), 400, 'validation_failed');
+    expect(p.detail).toBe(
+      'params.n: the integer 9007199254740993 cannot be stored exactly (JSON numbers are doubles: it would become 9007199254740992); send it as a string',
+    );
+    expectProblem(await post('{"job":"big-int","params":{"n":[1,-99999999999999999999]}}'), 400, 'validation_failed');
+    expect(await jobRuns('big-int')).toEqual([]);
+    const ok = await post(
+      '{"job":"big-int-ok","params":{"max":9007199254740991,"min":-9007199254740991,"float":1e300,"exactDouble":100000000000000000000,"text":"9007199254740993"}}',
+    );
+    expect(ok.status).toBe(201);
+    expect((ok.body as { params: unknown }).params).toEqual({
+      max: 9007199254740991,
+      min: -9007199254740991,
+      float: 1e300,
+      exactDouble: 1e20,
+      text: '9007199254740993',
+    });
+    // On the completion path too (output, statistics).
+    const run = (ok.body as { id: string }).id;
+    const complete = expectProblem(
+      await call('POST', `/v1/runs/${run}/complete`, '{"statistics":{"rows":12345678901234567890}}', json),
+      400,
+      'validation_failed',
+    );
+    expect(complete.detail).toMatch(/^statistics\.rows: the integer 12345678901234567890 cannot be stored exactly/);
+    expect((await ledger.getRun(run)).status).toBe('running');
+  });
+
+  it('a __proto__ key is refused saying why, naming where', async () => {
+    const p = expectProblem(await post('{"job":"proto","params":{"__proto__":{"admin":true}}}'), 400, 'validation_failed');
+    expect(p.detail).toBe('params.__proto__: the key "__proto__" is not allowed (it could change object prototypes)');
+    expectProblem(await post('{"job":"proto","params":{"constructor":{"prototype":{}}}}'), 400, 'validation_failed');
+    // A key named constructor alone is ordinary data.
+    expect((await post('{"job":"proto-ok","params":{"constructor":"x"}}')).status).toBe(201);
+  });
+});
