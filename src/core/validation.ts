@@ -70,19 +70,52 @@ export const runIdSchema = z
   .string({ error: 'id must be a string' })
   .regex(RUN_ID_PATTERN, `id must be 1–${LIMITS.idLength} of letters, digits and ._:@+-`);
 
-const EARLIEST = Date.parse('1000-01-01T00:00:00Z');
+// An ISO 8601 date, optionally with a time (`T` or a space) and an offset.
+const ISO_TIME = /^(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?(Z|[+-]\d\d(?::?\d\d)?)?)?$/i;
 
-/** A time without an offset means UTC (never the server's local zone), as PostgreSQL would otherwise guess. */
+const daysIn = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/**
+ * What is wrong with an ISO 8601 time, or null. JavaScript would silently move an impossible
+ * date (2026-02-30 becomes 2026-03-02) or drop digits past the millisecond; both are
+ * refused instead, so that a time reads back as the instant that was sent.
+ */
+function isoTimeProblem(s: string): string | null {
+  const m = ISO_TIME.exec(s);
+  if (!m) return 'must be an ISO 8601 time such as 2026-01-31T12:00:00Z';
+  const [, y, mo, d, h, mi, sec, fraction, offset] = m;
+  const year = Number(y);
+  if (year < 1000) return 'must be in the years 1000–9999';
+  if (Number(mo) < 1 || Number(mo) > 12) return `has no month ${mo}`;
+  if (Number(d) < 1 || Number(d) > daysIn(year, Number(mo))) return `is not a date: ${y}-${mo} has no day ${d}`;
+  if (h !== undefined && (Number(h) > 23 || Number(mi) > 59 || (sec !== undefined && Number(sec) > 59)))
+    return `is not a time of day: ${h}:${mi}${sec === undefined ? '' : `:${sec}`} (hours 00–23, minutes and seconds 00–59)`;
+  if (fraction !== undefined && /[1-9]/.test(fraction.slice(3))) return 'is more precise than a millisecond, which would be rounded';
+  if (
+    offset !== undefined &&
+    /^[+-]/.test(offset) &&
+    (Number(offset.slice(1, 3)) > 23 || Number(offset.replace(':', '').slice(3) || 0) > 59)
+  )
+    return `has no offset ${offset}`;
+  return null;
+}
+
+/**
+ * A time without an offset means UTC (never the server's local zone), as PostgreSQL would
+ * otherwise guess; an hour-only offset (`+02`, as PostgreSQL prints one) is `+02:00`.
+ */
 function normalizeTime(s: string): string {
-  const withZone = /T\d\d:\d\d/.test(s) && !/(Z|[+-]\d\d(:?\d\d)?)$/i.test(s) ? `${s}Z` : s;
-  return new Date(withZone).toISOString();
+  const hourOffset = s.replace(/(T|\s)([\d:.]+)([+-]\d\d)$/i, '$1$2$3:00');
+  const withZone = /[T ]\d\d:\d\d/i.test(hourOffset) && !/(Z|[+-]\d\d:?\d\d)$/i.test(hourOffset) ? `${hourOffset}Z` : hourOffset;
+  return new Date(withZone.replace(' ', 'T')).toISOString();
 }
 
 const isoTime = (what: string) =>
   z
     .string({ error: `${what} must be an ISO 8601 time` })
-    .refine((s) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(Date.parse(s)) && Date.parse(s) >= EARLIEST, {
-      message: `${what} must be an ISO 8601 time between years 1000 and 9999, such as 2026-01-31T12:00:00Z`,
+    .superRefine((s, ctx) => {
+      const problem = isoTimeProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${what} ${problem}; got ${JSON.stringify(s.slice(0, 60))}` });
     })
     .transform(normalizeTime);
 
