@@ -120,6 +120,28 @@ describe.skipIf(viaHttp)('expectations', () => {
     ]);
     expect(await changesOf('hourly')).toEqual([]);
     await run.complete();
+
+    // The same changes are in the namespace's change log, in order, once each (what `watch`,
+    // the change stream and webhooks read). Other test files' open transactions may hold the
+    // feed back a moment on PostgreSQL, so read until they are all in.
+    const feed: string[] = [];
+    let after: string | undefined;
+    await expect
+      .poll(
+        async () => {
+          const page = await ledger.changes({ after, job: 'hourly', types: ['expectation.missed', 'expectation.met'] });
+          feed.push(...page.changes.map((c) => `${c.type} ${c.subject} ${(c.data as { dueAt: string }).dueAt}`));
+          after = page.nextAfter;
+          return feed.length;
+        },
+        { timeout: 20_000 },
+      )
+      .toBe(3);
+    expect(feed).toEqual([
+      'expectation.missed h1 2026-03-02T01:00:00.000Z',
+      'expectation.missed h1 2026-03-02T02:00:00.000Z',
+      'expectation.met h1 2026-03-02T01:00:00.000Z',
+    ]);
   });
 
   it('restart-safe: slots missed while no monitor ran come as one change with their count, nothing is repeated', async () => {
