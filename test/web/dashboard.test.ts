@@ -274,6 +274,49 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await shot(page, 'subjects');
   });
 
+  it('marks an overdue subject and shows its failure streak; a run started again clears the badge', async () => {
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3600_000).toISOString();
+    await ledger.importRuns('dashboard-health', [
+      { sourceId: 'n1', job: 'nightly-db', subject: 'db-1', status: 'failed', startedAt: hoursAgo(4), finishedAt: hoursAgo(3.9) },
+      { sourceId: 'n2', job: 'nightly-db', subject: 'db-1', status: 'failed', startedAt: hoursAgo(3), finishedAt: hoursAgo(2.9) },
+      { sourceId: 'n3', job: 'nightly-db', subject: 'db-2', status: 'completed', startedAt: hoursAgo(0.2), finishedAt: hoursAgo(0.1) },
+      { sourceId: 'n4', job: 'nightly-db', subject: 'db-2', status: 'completed', startedAt: hoursAgo(0.4), finishedAt: hoursAgo(0.3) },
+    ]);
+    await ledger.setExpectation('nightly-db', { every: '1h', grace: '5m' });
+    await go('#/subjects?job=nightly-db');
+    const late = page.locator('li.tile[data-subject="db-1"]');
+    const onTime = page.locator('li.tile[data-subject="db-2"]');
+    await late.locator('.overdue-badge').waitFor();
+    expect(await late.locator('.streak').innerText()).toContain('2 failures in a row');
+    expect(await onTime.locator('.overdue-badge').count()).toBe(0);
+    expect(await onTime.locator('.streak').innerText()).toMatch(/2 successes in a row · next due /);
+    await shot(page, 'subjects-health');
+
+    const again = await ledger.startRun({ job: 'nightly-db', subject: 'db-1' });
+    await page.reload();
+    await onTime.waitFor();
+    expect(await late.locator('.overdue-badge').count()).toBe(0);
+    await again.complete();
+  });
+
+  it('cancels a live run from its page (the worker is told at its next heartbeat)', async () => {
+    const live = await ledger.startRun({ job: 'dashboard-cancel', subject: 'c1', leaseS: 600 });
+    await go(`#/runs/${live.id}`);
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await poll(() => page.locator('.page-head [data-status]').getAttribute('data-status')).toBe('cancelled');
+    expect(dialogs).toEqual([`Cancel run ${live.id}? Its worker is told to stop at its next heartbeat.`]);
+    const run = await ledger.getRun(live.id);
+    expect([run.status, run.error]).toEqual(['cancelled', expect.objectContaining({ message: 'cancelled from the dashboard' })]);
+    expect(await page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
+    // The worker's next heartbeat is refused, saying the run is finished.
+    await expect(live.heartbeat()).rejects.toMatchObject({ code: 'run_finished' });
+  });
+
   it('draws the charts from /v1/stats', async () => {
     await go('#/charts?range=7d');
     await page.locator('.plot canvas').first().waitFor();
