@@ -12,7 +12,7 @@ const SRC = resolve(import.meta.dirname, '../src');
 
 const MAY_IMPORT: Record<string, string[]> = {
   core: [],
-  generated: ['store'], // the compiled migrations name their type, Migration (a type-only import)
+  generated: [],
   store: ['core', 'generated'],
   ledger: ['core', 'store'],
   import: ['core', 'ledger', 'store'],
@@ -49,5 +49,32 @@ describe('architecture', () => {
       }
     }
     expect(climbing).toEqual([]);
+  });
+
+  it('no import circle between files (type-only imports included: each is a dependency to untangle)', () => {
+    const graph = new Map<string, string[]>();
+    for (const file of sourceFiles(SRC)) {
+      const deps = [...readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)].map(([, spec]) =>
+        resolve(dirname(file), spec).replace(/\.js$/, '.ts'),
+      );
+      graph.set(
+        file,
+        deps.filter((d) => d !== file),
+      );
+    }
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (file: string, path: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'open') {
+        circles.push([...path.slice(path.indexOf(file)), file].map((f) => relative(SRC, f)).join(' → '));
+        return;
+      }
+      state.set(file, 'open');
+      for (const dep of graph.get(file) ?? []) if (graph.has(dep)) visit(dep, [...path, file]);
+      state.set(file, 'done');
+    };
+    for (const file of graph.keys()) visit(file, []);
+    expect(circles).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 import { ValidationError } from './errors.js';
-import type { Json } from './types.js';
+import type { Json } from './json.js';
 
 /** Every type the change log may hold (README "Change feed"). */
 export const CHANGE_TYPES = ['run.finished', 'run.suspect', 'subject.changed', 'expectation.missed', 'expectation.met'] as const;

@@ -5,9 +5,9 @@
  */
 
 import type { ChangePage, ChangesQuery, Watcher, WatchOptions } from './changes.js';
+import type { Json, JsonObject } from './json.js';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
+export type { Json, JsonObject };
 
 export const RUN_STATUSES = ['submitted', 'running', 'retrying', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];

@@ -18,6 +18,8 @@ import { ChangeHub } from './live.js';
 import { ServerMetrics } from './metrics.js';
 import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
 import { type RateLimitOption, resolveRateLimit } from './rate-limit.js';
+
+export type { RateLimitDecision, RateLimitHook } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerCheckpointRoutes } from './routes/checkpoints.js';
@@ -41,19 +43,6 @@ export interface Identity {
   namespace: string;
   scope: Scope;
 }
-
-export interface RateLimitDecision {
-  allowed: boolean;
-  retryAfterS?: number;
-}
-
-/** Per-request rate limit hook (server/rate-limit.ts plugs its limiter in here). */
-export type RateLimitHook = (who: {
-  tokenId: string | null;
-  namespace: string;
-  ip: string;
-  scope: Scope;
-}) => RateLimitDecision | Promise<RateLimitDecision>;
 
 export interface BuildServerOptions {
   ledger: SqlLedger;

@@ -8,7 +8,20 @@
  * Default: on when tokens are required (100 requests/s, bursts of 200 per token); off
  * when the server runs without tokens (loopback) unless configured.
  */
-import type { RateLimitDecision, RateLimitHook } from './app.js';
+import type { Scope } from './tokens.js';
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  retryAfterS?: number;
+}
+
+/** Per-request rate limit hook (buildServer's `rateLimit` option; resolveRateLimit below builds the default limiter). */
+export type RateLimitHook = (who: {
+  tokenId: string | null;
+  namespace: string;
+  ip: string;
+  scope: Scope;
+}) => RateLimitDecision | Promise<RateLimitDecision>;
 
 export interface RateLimitSettings {
   /** Sustained requests per second per token (or per client address without tokens). */

@@ -1,14 +1,9 @@
 import { MigrationError } from '../core/errors.js';
-import { MIGRATIONS } from '../generated/migrations.js';
+import { type Migration, MIGRATIONS } from '../generated/migrations.js';
 import type { Database } from './database.js';
 
 /** One numbered file of migrations/, as compiled into src/generated/migrations.ts by `npm run generate`. */
-export interface Migration {
-  id: number;
-  name: string;
-  sql: string;
-}
-
+export type { Migration };
 export { MIGRATIONS };
 
 export interface MigrateResult {
