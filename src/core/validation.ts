@@ -77,20 +77,21 @@ const daysIn = (year: number, month: number) => new Date(Date.UTC(year, month, 0
 
 /**
  * What is wrong with an ISO 8601 time, or null. JavaScript would silently move an impossible
- * date (2026-02-30 becomes 2026-03-02) or drop digits past the millisecond; both are
- * refused instead, so that a time reads back as the instant that was sent.
+ * date (2026-02-30 becomes 2026-03-02); it is refused instead, so that a time reads back as
+ * the instant that was sent.
  */
 function isoTimeProblem(s: string): string | null {
   const m = ISO_TIME.exec(s);
   if (!m) return 'must be an ISO 8601 time such as 2026-01-31T12:00:00Z';
-  const [, y, mo, d, h, mi, sec, fraction, offset] = m;
+  // Digits past the millisecond are accepted and cut: the ledger keeps times to the
+  // millisecond (docs/limits.md), and clients such as Python's datetime send microseconds.
+  const [, y, mo, d, h, mi, sec, , offset] = m;
   const year = Number(y);
   if (year < 1000) return 'must be in the years 1000–9999';
   if (Number(mo) < 1 || Number(mo) > 12) return `has no month ${mo}`;
   if (Number(d) < 1 || Number(d) > daysIn(year, Number(mo))) return `is not a date: ${y}-${mo} has no day ${d}`;
   if (h !== undefined && (Number(h) > 23 || Number(mi) > 59 || (sec !== undefined && Number(sec) > 59)))
     return `is not a time of day: ${h}:${mi}${sec === undefined ? '' : `:${sec}`} (hours 00–23, minutes and seconds 00–59)`;
-  if (fraction !== undefined && /[1-9]/.test(fraction.slice(3))) return 'is more precise than a millisecond, which would be rounded';
   if (
     offset !== undefined &&
     /^[+-]/.test(offset) &&

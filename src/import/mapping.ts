@@ -173,9 +173,7 @@ function convert(target: string, value: unknown, typed: boolean): unknown {
     return !typed && typeof value === 'string' ? maybeJson(value) : value;
   }
   if (ID_FIELDS.has(target)) return typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
-  // The ledger keeps times to the millisecond, and refuses finer ones from callers; a legacy
-  // table's microseconds are cut to milliseconds here, on purpose (docs/import.md).
-  if (TIME_FIELDS.has(target)) return typeof value === 'string' && !typed ? value.trim().replace(/(\.\d{3})\d+/, '$1') : value;
+  if (TIME_FIELDS.has(target)) return typeof value === 'string' && !typed ? value.trim() : value;
   if (typed) return value;
   if (JSON_FIELDS.has(target) && typeof value === 'string') {
     let parsed: unknown;

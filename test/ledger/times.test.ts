@@ -46,7 +46,7 @@ describe('times', () => {
     expect(err.message).toMatch(/deadlineAt must be in the years 1000–9999; got "0900-01-01T00:00:00Z"/);
   });
 
-  it('refuses impossible dates and times instead of moving them, and precision it would round', async () => {
+  it('refuses impossible dates and times instead of moving them', async () => {
     const run = await ledger.startRun({ job: 'times-exact' });
     for (const [at, why] of [
       ['2026-02-30T00:00:00Z', 'is not a date: 2026-02 has no day 30'],
@@ -55,7 +55,6 @@ describe('times', () => {
       ['2026-13-01T00:00:00Z', 'has no month 13'],
       ['2026-01-01T24:00:00Z', 'is not a time of day: 24:00:00'],
       ['2026-01-01T10:00:60Z', 'is not a time of day: 10:00:60'],
-      ['2026-01-01T10:00:00.1234Z', 'is more precise than a millisecond'],
       ['2026-01-01T10:00:00+25:00', 'has no offset +25:00'],
       ['yesterday', 'must be an ISO 8601 time such as 2026-01-31T12:00:00Z'],
     ]) {
