@@ -63,18 +63,21 @@ async function viaServer(baseUrl: string, opts: TargetOptions, via: 'flag' | 'lo
  * Opens the ledger directly (never through a server): PostgreSQL when databaseUrl is set,
  * else the embedded data directory. `serve`, `migrate` and `tokens` need this.
  */
-export async function openDirect(opts: TargetOptions & { migrate?: boolean; purpose?: string }): Promise<OpenedLedger> {
+export async function openDirect(
+  opts: TargetOptions & { migrate?: boolean; purpose?: string; maxFutureSkewS?: number },
+): Promise<OpenedLedger> {
   if (opts.databaseUrl !== undefined) {
     return openLedger({
       url: opts.databaseUrl,
       schema: opts.schema,
       poolSize: opts.poolSize ?? 4,
       migrate: opts.migrate,
+      maxFutureSkewS: opts.maxFutureSkewS,
     });
   }
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
   try {
-    return await openLedger({ dataDir, migrate: opts.migrate });
+    return await openLedger({ dataDir, migrate: opts.migrate, maxFutureSkewS: opts.maxFutureSkewS });
   } catch (err) {
     if (err instanceof DataDirLockedError) {
       if (err.serverUrl && opts.purpose) {

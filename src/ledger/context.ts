@@ -12,6 +12,25 @@ export interface LedgerContext {
   namespace: string;
   now(): Date;
   changes: EventEmitter<{ change: [ChangeNotice] }>;
+  /** How far ahead of now() a caller's time may be (openLedger's `maxFutureSkewS`, in ms). */
+  maxFutureMs?: number;
+}
+
+/** The default bound on callers' times ahead of the ledger's clock (openLedger's `maxFutureSkewS`). */
+export const DEFAULT_MAX_FUTURE_SKEW_S = 300;
+
+/**
+ * Refuses a caller's time too far ahead of the ledger's clock: an imported run finished in
+ * 9999 would stay its subject's verdict forever, since no live run could be fresher.
+ */
+export function checkNotFuture(ctx: LedgerContext, field: string, iso: string): void {
+  const limitMs = ctx.maxFutureMs ?? DEFAULT_MAX_FUTURE_SKEW_S * 1000;
+  const latest = ctx.now().getTime() + limitMs;
+  if (Date.parse(iso) > latest)
+    throw new ValidationError(
+      `${field} ${iso} is more than ${limitMs / 1000} s ahead of the ledger's clock (latest allowed: ${new Date(latest).toISOString()}); check the caller's clock, or raise maxFutureSkewS`,
+      [{ field, message: 'in the future', latest: new Date(latest).toISOString() }],
+    );
 }
 
 // SQLSTATEs that mean "the input cannot be stored", never a server fault.

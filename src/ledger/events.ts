@@ -5,7 +5,7 @@ import { isTerminal } from '../core/status.js';
 import type { AppendResult, EventInput, Json, RunStatus } from '../core/types.js';
 import { eventBatchSchema, parseInput } from '../core/validation.js';
 import { type ChainHead, chainRows, lockRun, type NewEvent } from './chain.js';
-import { type LedgerContext, mapDbErrors } from './context.js';
+import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
 import { appendOneEventSql } from './sql/appendEvent.js';
 import { batchAppendEventsAndAdvanceSql } from './sql/appendEvents.js';
 
@@ -26,6 +26,7 @@ const sameContent = (a: KeyedEvent, b: { type: string; level: string | null; bod
  */
 export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInput[]): Promise<AppendResult[]> {
   const input = parseInput(eventBatchSchema, raw, 'events');
+  input.forEach((e, i) => e.at && checkNotFuture(ctx, input.length === 1 ? 'at' : `events.${i}.at`, e.at));
   const now = ctx.now().toISOString();
   if (input.length === 1 && input[0].key === undefined) {
     const result = await appendOne(ctx, id, input[0], now);

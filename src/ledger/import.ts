@@ -10,7 +10,7 @@ import { newRunId } from '../core/ids.js';
 import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../core/types.js';
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema, textProblem } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
-import { type LedgerContext, mapDbErrors } from './context.js';
+import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
 import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
@@ -55,7 +55,7 @@ function findBadText(value: unknown, path: string): { path: string; problem: str
 }
 
 /** Validates one record and derives its run id, status and times; throws a ValidationError naming the field. */
-function prepare(raw: unknown, index: number): Prepared {
+function prepare(ctx: LedgerContext, raw: unknown, index: number): Prepared {
   const record = parseInput(importRecordSchema, raw);
   const bad = findBadText(record, '');
   if (bad) throw new ValidationError(`${bad.path} ${bad.problem}`, [{ field: bad.path, message: bad.problem }]);
@@ -66,6 +66,7 @@ function prepare(raw: unknown, index: number): Prepared {
       { field: 'startedAt', message: 'missing (as are finishedAt and createdAt)' },
     ]);
   }
+  for (const field of ['createdAt', 'startedAt', 'finishedAt'] as const) if (record[field]) checkNotFuture(ctx, field, record[field]);
   const createdAt = importTime(record.createdAt ?? record.startedAt ?? record.finishedAt!);
   const startedAt = importTime(record.startedAt ?? createdAt);
   const finishedAt = importTime(record.finishedAt ?? startedAt);
@@ -116,7 +117,7 @@ export async function importRuns(
     const sid = (raw as { sourceId?: unknown } | null)?.sourceId;
     const sourceId = typeof sid === 'string' ? sid : null;
     try {
-      const p = prepare(raw, index);
+      const p = prepare(ctx, raw, index);
       const first = firstOf.get(p.record.sourceId);
       if (first) {
         results[index] = { index, sourceId, status: 'duplicate', runId: first.id };

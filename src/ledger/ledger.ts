@@ -73,6 +73,8 @@ export interface SqlLedgerShared {
   closed: boolean;
   /** The ledger's clock (openLedger's `clock`; tests and simulations drive it). */
   clock?: () => Date;
+  /** openLedger's `maxFutureSkewS`, in ms. */
+  maxFutureMs?: number;
 }
 
 class SqlRunHandle implements RunHandle {
@@ -153,7 +155,13 @@ export class SqlLedger implements Ledger {
     private readonly shared: SqlLedgerShared,
     readonly namespace = 'default',
   ) {
-    this.ctx = { db: shared.db, namespace, now: shared.clock ?? (() => new Date()), changes: shared.changes };
+    this.ctx = {
+      db: shared.db,
+      namespace,
+      now: shared.clock ?? (() => new Date()),
+      changes: shared.changes,
+      maxFutureMs: shared.maxFutureMs,
+    };
   }
 
   /** The underlying database (for the server's health checks and tools). */

@@ -36,6 +36,12 @@ export interface OpenLedgerOptions {
    * simulation can move time forward without waiting.
    */
   clock?: () => Date;
+  /**
+   * How many seconds ahead of the ledger's clock a caller's time may be (event `at`, an
+   * import's `createdAt`, `startedAt`, `finishedAt`; default 300). A later time is refused:
+   * a run finished in the future would stay its subject's verdict until then.
+   */
+  maxFutureSkewS?: number;
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -105,6 +111,7 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     onClose: [],
     closed: false,
     clock: opts.clock,
+    maxFutureMs: opts.maxFutureSkewS === undefined ? undefined : opts.maxFutureSkewS * 1000,
   };
   if (lock) shared.onClose.push(() => lock.release());
   shared.changes.setMaxListeners(0);

@@ -98,6 +98,23 @@ describe('runledger serve', { timeout: 240_000 }, () => {
     ]);
   });
 
+  it('--max-future-skew-s sets how far ahead of the server a caller’s time may be', async () => {
+    const server = await serve('--max-future-skew-s', '7200', '--reap-interval-s', '0');
+    try {
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const run = (await (await post('/v1/runs', { job: 'skew' })).json()) as Run;
+      const inAnHour = new Date(Date.now() + 3600_000).toISOString();
+      const inThreeHours = new Date(Date.now() + 3 * 3600_000).toISOString();
+      expect((await post(`/v1/runs/${run.id}/events`, { events: [{ type: 'soon', at: inAnHour }] })).status).toBe(200);
+      const far = await post(`/v1/runs/${run.id}/events`, { events: [{ type: 'later', at: inThreeHours }] });
+      expect(far.status).toBe(400);
+      expect(((await far.json()) as { detail: string }).detail).toMatch(/^at .* is more than 7200 s ahead of the ledger's clock/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('exec stops its command when the run is cancelled elsewhere', async () => {
     const server = await serve();
     const child = spawnCli([

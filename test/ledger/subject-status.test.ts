@@ -166,17 +166,32 @@ describe('freshness rule, examples', () => {
     expect(r.inserted).toBe(1);
     expect(await ledger.getSubject(job, 'acme')).toMatchObject({ runId: fresh.id, status: 'completed' });
 
-    // An imported verdict from the future is fresher than a live run finishing now.
-    await ledger.importRuns(
+    // A verdict from the future would stay fresher than every live run until then: refused,
+    // naming the field and the latest time allowed (openLedger's maxFutureSkewS, default 300 s).
+    const future = await ledger.importRuns(
       'late-src',
       [{ sourceId: 'future-1', id: 'future-1', job, subject: 'other', finishedAt: '2100-01-01T00:00:00Z' }],
-      {
-        cutover: 'none',
-      },
+      { cutover: 'none' },
+    );
+    expect(future.invalid).toBe(1);
+    expect(future.results[0].error?.message).toMatch(
+      /^finishedAt 2100-01-01T00:00:00.000Z is more than 300 s ahead of the ledger's clock \(latest allowed: /,
     );
     const now = await ledger.startRun({ job, subject: 'other' });
     await now.fail({ error: { message: 'now' } });
-    expect((await ledger.getSubject(job, 'other')).runId).toBe('future-1');
+    expect((await ledger.getSubject(job, 'other')).runId).toBe(now.id);
+    // Within the bound is fine (clocks of different machines differ a little).
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    expect(
+      (await ledger.importRuns('late-src', [{ sourceId: 'soon-1', job, subject: 'third', finishedAt: soon }], { cutover: 'none' }))
+        .inserted,
+    ).toBe(1);
+    const run = await ledger.startRun({ job: 'future-events' });
+    await expect(run.event('t', {}, { at: '2100-01-01T00:00:00Z' })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(run.events([{ type: 'a' }, { type: 'b', at: '2100-01-01T00:00:00Z' }])).rejects.toThrow(
+      /^events\.1\.at 2100-01-01T00:00:00.000Z is more than 300 s ahead/,
+    );
+    expect((await run.listEvents()).events.map((e) => e.type)).toEqual(['run.status']);
   });
 
   it('previousStatus and statusChangedAt follow the verdicts', async () => {

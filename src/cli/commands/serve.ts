@@ -14,6 +14,7 @@ interface ServeOptions {
   logLevel: string;
   rateLimit?: number;
   requestTimeoutS: number;
+  maxFutureSkewS: number;
 }
 
 export function register(program: Command): void {
@@ -38,6 +39,12 @@ export function register(program: Command): void {
       intOption('--request-timeout-s', 0, 86_400),
       60,
     )
+    .option(
+      '--max-future-skew-s <seconds>',
+      'how far ahead of this server’s clock a caller’s time (event at, imported startedAt/finishedAt) may be',
+      intOption('--max-future-skew-s', 0, 31_536_000),
+      300,
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -48,7 +55,7 @@ export function register(program: Command): void {
         const target = directOptions(c, 'serve');
         let ledger;
         try {
-          ledger = await openDirect({ ...target, poolSize: 10 });
+          ledger = await openDirect({ ...target, poolSize: 10, maxFutureSkewS: o.maxFutureSkewS });
         } catch (err) {
           const locked = err instanceof LedgerError && err.code === 'data_dir_locked' ? (err.cause as { serverUrl?: string }) : undefined;
           if (locked?.serverUrl) {
