@@ -65,8 +65,10 @@ export async function withTarget(cmd: Command, fn: (ledger: Target) => Promise<n
   } catch (err) {
     // A stream or request that lost its server mid-way: name the server, as a configuration problem.
     const info = ledger.target;
-    const net = info.kind === 'http' && !(err instanceof LedgerError) && !isServerUnreachable(err) ? networkCode(err) : undefined;
-    if (net && info.kind === 'http') throw new ConfigurationError(`cannot reach the runledger server at ${info.baseUrl} (${net})`, err);
+    if (info.kind === 'http' && !(err instanceof LedgerError) && !isServerUnreachable(err)) {
+      const net = networkCode(err);
+      if (net) throw new ConfigurationError(`cannot reach the runledger server at ${info.baseUrl} (${net})`, err);
+    }
     throw err;
   } finally {
     await ledger.close();

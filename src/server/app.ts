@@ -18,8 +18,6 @@ import { ChangeHub } from './live.js';
 import { ServerMetrics } from './metrics.js';
 import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
 import { type RateLimitOption, resolveRateLimit } from './rate-limit.js';
-
-export type { RateLimitDecision, RateLimitHook } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerChangeRoutes } from './routes/changes.js';
 import { registerCheckpointRoutes } from './routes/checkpoints.js';
@@ -33,6 +31,8 @@ import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } f
 import { serveWeb } from './static.js';
 import { endStreamsOfRevokedTokens } from './stream-auth.js';
 import { authenticate, bearerToken, type Scope, scopeAllows } from './tokens.js';
+
+export type { RateLimitDecision, RateLimitHook } from './rate-limit.js';
 
 export const DEFAULT_BODY_LIMIT = 10 * 1024 * 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

@@ -5,8 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import { isTerminal } from '../core/status.js';
-import { LIVE_STATUSES } from '../core/status.js';
+import { isTerminal, LIVE_STATUSES } from '../core/status.js';
 import type { ReapResult, RunStatus } from '../core/types.js';
 import type { ChangeNotice } from '../ledger/context.js';
 import { leasePassed, LIVE_SQL, RENEWABLE_SQL } from '../ledger/sql/fragments.js';

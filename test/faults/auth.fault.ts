@@ -221,7 +221,19 @@ describe(`namespace isolation (${BACKEND})`, () => {
     expect(verify.runsChecked).toBe(rows[0].n);
     // B's expectation and B's change log are not A's.
     expect((await asA('GET', a('/v1/expectations'))).body.expectations).toEqual([]);
-    const changes = (await asA('GET', a('/v1/changes?limit=1000'))).body.changes as { namespace: string; job?: string }[];
+    // Read until A's own completion of shared-id is in (another session's open transaction may
+    // hold the feed back a moment), so the check below has a feed to look through.
+    type Seen = { namespace: string; job?: string; runId: string | null; type: string };
+    let changes: Seen[] = [];
+    await expect
+      .poll(
+        async () => {
+          changes = (await asA('GET', a('/v1/changes?limit=1000'))).body.changes as Seen[];
+          return changes.some((c) => c.type === 'run.finished' && c.runId === 'shared-id');
+        },
+        { timeout: 20_000 },
+      )
+      .toBe(true);
     expect(changes.filter((c) => c.namespace !== 'team-a' || c.job === 'job-b')).toEqual([]);
     expectProblem(await asA('DELETE', a('/v1/expectations/job-b')), 404, 'not_found');
     // Importing B's (source, sourceId) into A creates A's own run; B's stays as it was.

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 
 import { LedgerError } from '../../core/errors.js';
+import { DEFAULT_MAX_FUTURE_SKEW_S } from '../../ledger/context.js';
 import { act, directOptions, examples } from '../context.js';
 import { println } from '../output.js';
 import { intOption } from '../parse.js';
@@ -43,7 +44,7 @@ export function register(program: Command): void {
       '--max-future-skew-s <seconds>',
       'how far ahead of this server’s clock a caller’s time (event at, imported startedAt/finishedAt) may be',
       intOption('--max-future-skew-s', 0, 31_536_000),
-      300,
+      DEFAULT_MAX_FUTURE_SKEW_S,
     )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')

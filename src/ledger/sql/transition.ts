@@ -45,26 +45,26 @@ export interface TransitionArgs {
   renewedAt: Date | null;
 }
 
+/** The SQL's numbering of the arguments: PARAMS[n - 1] is `$n`. */
+const PARAMS = [
+  'namespace',
+  'runId',
+  'target',
+  'sources',
+  'at',
+  'eventHead',
+  'eventTail',
+  'eventBody',
+  'output',
+  'statistics',
+  'notes',
+  'error',
+  'renewedAt',
+] as const satisfies readonly (keyof TransitionArgs)[];
+
 /** The statement for `kind` with its parameters, in the order the SQL numbers them. */
 export function transitionStatement(kind: TransitionKind, a: TransitionArgs): { text: string; values: unknown[] } {
-  return {
-    text: transitionSql(kind),
-    values: [
-      a.namespace, // $1
-      a.runId, // $2
-      a.target, // $3
-      a.sources, // $4
-      a.at, // $5
-      a.eventHead, // $6
-      a.eventTail, // $7
-      a.eventBody, // $8
-      a.output, // $9
-      a.statistics, // $10
-      a.notes, // $11
-      a.error, // $12
-      a.renewedAt, // $13
-    ],
-  };
+  return { text: transitionSql(kind), values: PARAMS.map((name) => a[name]) };
 }
 
 const SET_BY_KIND: Record<TransitionKind, string> = {
