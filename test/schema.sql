@@ -146,6 +146,7 @@ table webhook_deliveries
   next_at timestamp with time zone not null
   created_at timestamp with time zone not null
   finished_at timestamp with time zone
+  round_start integer not null default 0
 
 table webhooks
   namespace text not null
@@ -213,7 +214,8 @@ CREATE UNIQUE INDEX subject_status_pkey ON subject_status USING btree (namespace
 CREATE UNIQUE INDEX tokens_pkey ON tokens USING btree (id)
 CREATE UNIQUE INDEX tokens_token_hash_key ON tokens USING btree (token_hash)
 CREATE UNIQUE INDEX webhook_attempts_pkey ON webhook_attempts USING btree (namespace, webhook_id, change_id, attempt)
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries USING btree (next_at) WHERE (state = 'pending'::text)
+CREATE INDEX webhook_deliveries_claim_idx ON webhook_deliveries USING btree (namespace, webhook_id, next_at) WHERE (state = 'pending'::text)
+CREATE INDEX webhook_deliveries_failed_idx ON webhook_deliveries USING btree (namespace, webhook_id) WHERE (state = 'failed'::text)
 CREATE UNIQUE INDEX webhook_deliveries_pkey ON webhook_deliveries USING btree (namespace, webhook_id, change_id)
 CREATE INDEX webhook_deliveries_recent_idx ON webhook_deliveries USING btree (namespace, webhook_id, created_at DESC, change_id DESC)
 CREATE UNIQUE INDEX webhooks_pkey ON webhooks USING btree (namespace, id)

@@ -27,6 +27,19 @@ export function keyValueOption(flag: string, sep = '=') {
   };
 }
 
+/** `--webhook-retry-schedule 5,300,1800`: a comma list of seconds (decimals allowed), each in (0, max]. */
+export function secondsListOption(flag: string, max: number) {
+  return (value: string): number[] => {
+    const parts = value.split(',').map((s) => s.trim());
+    const out = parts.map(Number);
+    if (!parts.length || parts.some((p) => !/^\d+(\.\d+)?$/.test(p)) || out.some((n) => !(n > 0 && n <= max)))
+      throw new UsageError(
+        `${flag} must be a comma list of seconds, each more than 0 and at most ${max} (e.g. 5,300,1800); got ${show(value)}`,
+      );
+    return out;
+  };
+}
+
 /** `--status a,b`: a comma list. */
 export function listOption(value: string, previous: string[] | undefined): string[] {
   return [

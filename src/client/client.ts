@@ -66,6 +66,19 @@ import {
   statsSchema,
   updateRunSchema,
 } from '../core/validation.js';
+import {
+  type CreatedWebhook,
+  type Delivery,
+  type DeliveryQuery,
+  deliveryQuerySchema,
+  parseWebhookId,
+  type ReplayInput,
+  replayInputSchema,
+  type ReplayResult,
+  type Webhook,
+  type WebhookInput,
+  webhookInputSchema,
+} from '../core/webhooks.js';
 import { newAgent, request, type RequestSpec, type Transport } from './http.js';
 import { type TailOptions, type TailResult, tailRun } from './tail.js';
 import { watchOverHttp } from './watch.js';
@@ -305,6 +318,37 @@ class HttpLedger implements RunledgerClient {
     parseCursor(opts.after);
     return watchOverHttp(this.transport, this.namespace, opts);
   }
+  async createWebhook(input: WebhookInput): Promise<CreatedWebhook> {
+    parseInput(webhookInputSchema, input);
+    // Not retried: a lost answer would leave a second subscription whose secret nobody saw.
+    return this.send({ method: 'POST', path: '/v1/webhooks', body: input, idempotent: false });
+  }
+  async listWebhooks(): Promise<Webhook[]> {
+    return (await this.send<{ webhooks: Webhook[] }>({ method: 'GET', path: '/v1/webhooks', idempotent: true })).webhooks;
+  }
+  async getWebhook(id: string): Promise<Webhook> {
+    return this.send({ method: 'GET', path: webhookPath(id), idempotent: true });
+  }
+  async deleteWebhook(id: string): Promise<boolean> {
+    const path = webhookPath(id);
+    try {
+      await this.send({ method: 'DELETE', path, idempotent: true });
+      return true;
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === 'not_found') return false;
+      throw err;
+    }
+  }
+  async listWebhookDeliveries(id: string, query: DeliveryQuery = {}): Promise<Delivery[]> {
+    const path = webhookPath(id, '/deliveries');
+    parseInput(deliveryQuerySchema, query);
+    return (await this.send<{ deliveries: Delivery[] }>({ method: 'GET', path, query: { ...query }, idempotent: true })).deliveries;
+  }
+  async replayWebhook(id: string, input: ReplayInput): Promise<ReplayResult> {
+    const path = webhookPath(id, '/replay');
+    parseInput(replayInputSchema, input);
+    return this.send({ method: 'POST', path, body: input, idempotent: true });
+  }
   async tail(runId: string, opts: TailOptions): Promise<TailResult> {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);
   }
@@ -313,6 +357,8 @@ class HttpLedger implements RunledgerClient {
     await this.transport.agent?.close();
   }
 }
+
+const webhookPath = (id: string, rest = '') => `/v1/webhooks/${parseWebhookId(id)}${rest}`;
 
 /**
  * A ledger over HTTP, with the same interface as `openLedger()`.

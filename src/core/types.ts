@@ -6,6 +6,7 @@
 
 import type { ChangePage, ChangesQuery, Watcher, WatchOptions } from './changes.js';
 import type { Json, JsonObject } from './json.js';
+import type { CreatedWebhook, Delivery, DeliveryQuery, ReplayInput, ReplayResult, Webhook, WebhookInput } from './webhooks.js';
 
 export type { Json, JsonObject };
 
@@ -495,5 +496,15 @@ export interface Ledger {
   changes(query?: ChangesQuery): Promise<ChangePage>;
   /** Follows the change log from `after`; every change once, in feed order. */
   watch(opts: WatchOptions): Watcher;
+  /** Subscribes a URL to change types; the answer holds the signing secret, shown only here. Admin scope over HTTP. */
+  createWebhook(input: WebhookInput): Promise<CreatedWebhook>;
+  listWebhooks(): Promise<Webhook[]>;
+  getWebhook(id: string): Promise<Webhook>;
+  /** Removes a webhook with its delivery log; false when there was none. Admin scope over HTTP. */
+  deleteWebhook(id: string): Promise<boolean>;
+  /** A webhook's deliveries, newest first, each with every attempt. */
+  listWebhookDeliveries(id: string, query?: DeliveryQuery): Promise<Delivery[]>;
+  /** Delivers again the matching changes after a cursor (and enables a disabled webhook). Admin scope over HTTP. */
+  replayWebhook(id: string, input: ReplayInput): Promise<ReplayResult>;
   close(): Promise<void>;
 }

@@ -49,6 +49,7 @@ import {
   parseVerifyTarget,
   retrySchema,
 } from '../core/validation.js';
+import type { CreatedWebhook, Delivery, DeliveryQuery, ReplayInput, ReplayResult, Webhook, WebhookInput } from '../core/webhooks.js';
 import type { Database } from '../store/database.js';
 import { feedLag, listChanges, watchChanges } from './changes.js';
 import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.js';
@@ -65,6 +66,7 @@ import { stats } from './stats.js';
 import { transition } from './transition.js';
 import { updateRun } from './update.js';
 import { verify } from './verify.js';
+import { createWebhook, deleteWebhook, getWebhook, listDeliveries, listWebhooks, replayWebhook } from './webhooks.js';
 
 export interface SqlLedgerShared {
   db: Database;
@@ -274,6 +276,30 @@ export class SqlLedger implements Ledger {
   }
   stats(query?: StatsQuery): Promise<StatsResult> {
     return stats(this.ctx, query);
+  }
+  /**
+   * Subscribes a URL to change types (README "Webhooks"): a server delivers them, signed
+   * per Standard Webhooks with the returned secret (shown only here).
+   * @example
+   * const hook = await ledger.createWebhook({ url: 'https://hooks.example.com/runledger', types: ['run.finished'] });
+   */
+  createWebhook(input: WebhookInput): Promise<CreatedWebhook> {
+    return createWebhook(this.ctx, input);
+  }
+  listWebhooks(): Promise<Webhook[]> {
+    return listWebhooks(this.ctx);
+  }
+  async getWebhook(id: string): Promise<Webhook> {
+    return getWebhook(this.ctx, id);
+  }
+  async deleteWebhook(id: string): Promise<boolean> {
+    return deleteWebhook(this.ctx, id);
+  }
+  async listWebhookDeliveries(id: string, query?: DeliveryQuery): Promise<Delivery[]> {
+    return listDeliveries(this.ctx, id, query);
+  }
+  async replayWebhook(id: string, input: ReplayInput): Promise<ReplayResult> {
+    return replayWebhook(this.ctx, id, input);
   }
   async close(): Promise<void> {
     if (this.shared.closed) return;

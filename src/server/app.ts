@@ -27,6 +27,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
 import { registerSubjectRoutes } from './routes/subjects.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
 import { serveWeb } from './static.js';
 import { endStreamsOfRevokedTokens } from './stream-auth.js';
@@ -73,6 +74,8 @@ export interface BuildServerOptions {
    * trickled bodies cannot hold connections and memory for ever.
    */
   requestTimeoutMs?: number;
+  /** Accept webhooks to loopback, private and link-local addresses (default false). */
+  allowPrivateWebhooks?: boolean;
 }
 
 declare module 'fastify' {
@@ -261,6 +264,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerSubjectRoutes(app, ledger);
   registerExpectationRoutes(app, ledger);
   registerAdminRoutes(app, ledger, metrics);
+  registerWebhookRoutes(app, ledger, { allowPrivateTargets: opts.allowPrivateWebhooks });
   registerOpsRoutes(app, ledger, metrics, { readyTimeoutMs: opts.readyTimeoutMs ?? 2000 });
   if (opts.webRoot) await serveWeb.register(app, opts.webRoot);
 

@@ -7,8 +7,10 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import { isTerminal, LIVE_STATUSES } from '../core/status.js';
 import type { ReapResult, RunStatus } from '../core/types.js';
+import type { AttemptOutcome } from '../core/webhooks.js';
 import type { ChangeNotice } from '../ledger/context.js';
 import { leasePassed, LIVE_SQL, RENEWABLE_SQL } from '../ledger/sql/fragments.js';
+import { oldestUndeliveredAgeS } from '../ledger/webhooks.js';
 import type { Queryable } from '../store/database.js';
 
 /** At most this many (namespace, job) series of overdue subjects; the rest are summed in one `_other` series. */
@@ -50,6 +52,13 @@ export class ServerMetrics {
     name: 'runledger_reaper_runs_total',
     help: 'Reaper passes by this process, by whether it held the lock',
     labelNames: ['acquired'],
+    registers: [this.registry],
+  });
+
+  private readonly webhookAttempts = new Counter({
+    name: 'runledger_webhook_deliveries_total',
+    help: 'Webhook delivery attempts made by this process, by outcome (delivered, retry, failed: schedule used up, disabled: the receiver answered 410)',
+    labelNames: ['outcome'],
     registers: [this.registry],
   });
 
@@ -109,6 +118,18 @@ export class ServerMetrics {
         if (other) this.set({ namespace: '_other', job: '_other' }, other);
       },
     });
+    new Gauge({
+      name: 'runledger_webhook_oldest_undelivered_seconds',
+      help: 'Age of the oldest change an enabled webhook still waits for (pending, or not yet fanned out), all namespaces; 0 when none. Alert on it',
+      registers: [this.registry],
+      async collect() {
+        this.set(await oldestUndeliveredAgeS(db, now()));
+      },
+    });
+  }
+
+  webhookAttempt(outcome: AttemptOutcome): void {
+    this.webhookAttempts.inc({ outcome });
   }
 
   runCreated(status: RunStatus): void {

@@ -12,6 +12,7 @@ import { ConfigurationError } from '../core/errors.js';
 import type { OpenedLedger } from '../ledger/open.js';
 import { buildServer, type BuildServerOptions } from './app.js';
 import { defaultWebRoot } from './static.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhooks.js';
 
 export interface StartServerOptions {
   ledger: OpenedLedger;
@@ -33,6 +34,8 @@ export interface StartServerOptions {
   /** Dashboard folder; default `<package root>/dist/web` when built. `false` serves none. */
   webRoot?: string | false;
   stream?: BuildServerOptions['stream'];
+  /** The webhook dispatcher's settings, or false to deliver none from this server (others on the database still do). */
+  webhooks?: WebhookDispatcherOptions | false;
 }
 
 export interface RunningServer {
@@ -82,6 +85,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     rateLimit: opts.rateLimit,
     webRoot,
     stream: opts.stream,
+    allowPrivateWebhooks: opts.webhooks ? opts.webhooks.allowPrivateTargets : false,
   });
   await app.listen({ host, port });
   const address = app.server.address();
@@ -117,6 +121,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const timer = reapIntervalS > 0 ? setInterval(reapOnce, reapIntervalS * 1000) : undefined;
   timer?.unref();
 
+  const dispatcher =
+    opts.webhooks === false
+      ? null
+      : new WebhookDispatcher(opts.ledger, app.log, (outcome) => app.runledger.metrics.webhookAttempt(outcome), opts.webhooks);
+  dispatcher?.start();
+
   let closing: Promise<void> | null = null;
   return {
     url,
@@ -124,6 +134,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        await dispatcher?.stop();
         await reaping;
         await app.close();
       })();

@@ -1,10 +1,11 @@
 import { type Command, Option } from 'commander';
 
 import { LedgerError } from '../../core/errors.js';
+import { RETRY_SCHEDULE_S } from '../../core/webhooks.js';
 import { DEFAULT_MAX_FUTURE_SKEW_S } from '../../ledger/context.js';
 import { act, directOptions, examples } from '../context.js';
 import { println } from '../output.js';
-import { intOption } from '../parse.js';
+import { intOption, secondsListOption } from '../parse.js';
 import { openDirect } from '../target.js';
 
 interface ServeOptions {
@@ -16,6 +17,9 @@ interface ServeOptions {
   rateLimit?: number;
   requestTimeoutS: number;
   maxFutureSkewS: number;
+  webhooks: boolean;
+  allowPrivateWebhooks?: boolean;
+  webhookRetrySchedule?: number[];
 }
 
 export function register(program: Command): void {
@@ -45,6 +49,16 @@ export function register(program: Command): void {
       'how far ahead of this server’s clock a caller’s time (event at, imported startedAt/finishedAt) may be',
       intOption('--max-future-skew-s', 0, 31_536_000),
       DEFAULT_MAX_FUTURE_SKEW_S,
+    )
+    .option('--no-webhooks', 'deliver no webhooks from this server (other servers on the same database still do)')
+    .option(
+      '--allow-private-webhooks',
+      'let webhooks reach loopback, private and link-local addresses (refused by default: a URL must not reach the network behind the server)',
+    )
+    .option(
+      '--webhook-retry-schedule <seconds,…>',
+      `seconds to wait after each failed delivery attempt; after the last, the delivery is failed and kept (default ${RETRY_SCHEDULE_S.join(',')})`,
+      secondsListOption('--webhook-retry-schedule', 7 * 86_400),
     )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')
@@ -78,6 +92,12 @@ export function register(program: Command): void {
             reapIntervalS: o.reapIntervalS,
             requestTimeoutMs: o.requestTimeoutS * 1000,
             logger: { level: o.logLevel },
+            webhooks: o.webhooks
+              ? {
+                  allowPrivateTargets: o.allowPrivateWebhooks ?? false,
+                  ...(o.webhookRetrySchedule ? { retryScheduleS: o.webhookRetrySchedule } : {}),
+                }
+              : false,
             ...(o.rateLimit !== undefined ? { rateLimit: o.rateLimit === 0 ? false : { perSecond: o.rateLimit } } : {}),
           });
         } catch (err) {
@@ -103,6 +123,7 @@ export function register(program: Command): void {
     'runledger serve                                         # embedded, http://127.0.0.1:7070',
     'runledger serve --database-url postgres://app@db:5432/runledger --host 0.0.0.0 --auth required',
     'runledger serve --port 0 --reap-interval-s 1           # a free port, printed on start',
+    'runledger serve --allow-private-webhooks               # webhooks to a receiver on this machine or network',
     '# while it runs, commands on the same --data-dir go through it:',
     'runledger runs ls',
   ]);
