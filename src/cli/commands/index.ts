@@ -16,3 +16,4 @@ export { register as start } from './start.js';
 export { register as tokens } from './tokens.js';
 export { register as verify } from './verify.js';
 export { register as watch } from './watch.js';
+export { register as webhooks } from './webhooks.js';
