@@ -26,6 +26,8 @@ import { freePort, startServe } from './support.js';
 let ledger: OpenedLedger;
 let app: FastifyInstance;
 const t: Record<string, { id: string; token: string }> = {};
+/** Each namespace's webhook, by namespace tag (a, b). */
+const hooks: Record<string, string> = {};
 let n = 0;
 
 beforeAll(async () => {
@@ -50,6 +52,7 @@ beforeAll(async () => {
     await live.event('secret', { of: ns });
     await live.checkpoint({ name: 'cp', metadata: { of: ns } });
     if (ns === 'team-b') await l.setExpectation('job-b', { every: '1h', grace: '5m' });
+    hooks[tag] = (await l.createWebhook({ url: `https://203.0.113.10/${tag}`, types: ['run.finished'] })).id;
     await l.importRuns('legacy', [
       { sourceId: 'one', job: `job-${tag}`, subject: `imp-${tag}`, status: 'completed', finishedAt: '2025-01-01T00:00:00Z' },
     ]);
@@ -72,13 +75,14 @@ async function snapshot(ns: string) {
     subjects: await q(`select * from subject_status where namespace = $1 order by job, subject`),
     expectations: await q(`select * from expectations where namespace = $1 order by job`),
     changes: await q(`select * from changes where namespace = $1 order by id`),
+    webhooks: await q(`select * from webhooks where namespace = $1 order by id`),
   });
 }
 
 /** A request for `e` addressed at namespace `ns`, on run/job/subject of namespace tag `tag`. */
 function requestFor(e: Endpoint, ns: string | null, tag: string) {
   const path = fillPath(e.path, {
-    id: e.method === 'GET' ? 'shared-id' : `live-${tag}`,
+    id: e.path.startsWith('/v1/webhooks/') ? hooks[tag] : e.method === 'GET' ? 'shared-id' : `live-${tag}`,
     name: 'cp',
     job: `job-${tag}`,
     subject: `subj-${tag}`,

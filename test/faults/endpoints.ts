@@ -88,6 +88,13 @@ export const ENDPOINTS: Endpoint[] = [
     body: (n) => ({ every: `${n}h`, grace: '30m', perSubject: n % 2 === 0 }),
   },
   { method: 'DELETE', path: '/v1/expectations/{job}', scope: 'admin' },
+  // A documentation address (TEST-NET-3): public, so servers without --allow-private-webhooks accept it.
+  { method: 'POST', path: '/v1/webhooks', scope: 'admin', body: (n) => ({ url: `https://203.0.113.10/fz-${n}`, types: ['run.finished'] }) },
+  { method: 'GET', path: '/v1/webhooks', scope: 'read' },
+  { method: 'GET', path: '/v1/webhooks/{id}', scope: 'read' },
+  { method: 'DELETE', path: '/v1/webhooks/{id}', scope: 'admin' },
+  { method: 'GET', path: '/v1/webhooks/{id}/deliveries', scope: 'read', query: ['state', 'limit'] },
+  { method: 'POST', path: '/v1/webhooks/{id}/replay', scope: 'admin', body: () => ({ after: '0' }) },
 ];
 
 /** The /v1 endpoints the server documents, as `METHOD path`. */

@@ -113,12 +113,17 @@ export function registerWebhookRoutes(app: FastifyInstance, root: SqlLedger, opt
 
 /**
  * Refuses a URL whose host resolves to a private address. A name that does not resolve now
- * is accepted (DNS may be down, or the name not yet published): every delivery checks the
- * address it dials again.
+ * (or not within 2 s) is accepted — DNS may be down, or the name not yet published: every
+ * delivery checks the address it dials again.
  */
 async function refusePrivateTarget(url: string): Promise<void> {
   const host = new URL(url).hostname;
-  const bad = await privateAddressesOf(host).catch(() => [] as string[]);
+  // Bounded: a slow resolver must not hold the request (the dial-time check still applies).
+  let timer: NodeJS.Timeout | undefined;
+  const bad = await Promise.race([
+    privateAddressesOf(host).catch(() => [] as string[]),
+    new Promise<string[]>((resolve) => (timer = setTimeout(() => resolve([]), 2000))),
+  ]).finally(() => clearTimeout(timer));
   if (bad.length)
     throw new ValidationError(
       `url ${url} reaches ${bad.join(', ')}: private, loopback and link-local addresses are refused unless the server runs with --allow-private-webhooks`,
