@@ -16,6 +16,7 @@ import type { OpenedLedger } from '../../src/index.js';
 import { startServer } from '../../src/server/serve.js';
 import { createToken } from '../../src/server/tokens.js';
 import { dropSchemas, freshLedger } from '../helpers.js';
+import { startReceiver } from '../server/webhook-receiver.js';
 
 const CHROMIUM = process.env.RUNLEDGER_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -70,8 +71,9 @@ describe('dashboard bundle', () => {
   });
 });
 
-// Waits up to 15 s for a page that refreshes itself (the runs list polls every 4 s).
-const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 100 });
+// Waits up to 30 s for a page that refreshes itself (the runs list follows the change feed,
+// and polls every 10 s for new runs and read-time flags such as suspect).
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 30_000, interval: 100 });
 
 describe.skipIf(!hasChromium)('dashboard in chromium', () => {
   let ledger: OpenedLedger;
@@ -92,7 +94,14 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     mkdirSync(SHOTS, { recursive: true });
     await buildWebOnce();
     ledger = await freshLedger();
-    server = await startServer({ ledger, port: 0, auth: 'off', reapIntervalS: 0, logger: false });
+    server = await startServer({
+      ledger,
+      port: 0,
+      auth: 'off',
+      reapIntervalS: 0,
+      logger: false,
+      webhooks: { allowPrivateTargets: true, pollMs: 100 },
+    });
     demo = await seedDemo(ledger, { stuckLeaseS: 1 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -172,9 +181,50 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await go('#/runs?job=live-demo');
     await page.getByText('No run matches these filters').waitFor();
     const run = await ledger.startRun({ job: 'live-demo', subject: 'acme/api' });
-    await page.locator(`tr[data-run-id="${run.id}"]`).waitFor();
+    // A new run is not in the change feed: the list's slow poll brings it.
+    await page.locator(`tr[data-run-id="${run.id}"]`).waitFor({ timeout: 30_000 });
     await run.complete({});
     await poll(() => page.locator(`tr[data-run-id="${run.id}"] [data-status]`).getAttribute('data-status')).toBe('completed');
+  });
+
+  it('follows the change feed: a finished run updates the list through /v1/changes/stream', async () => {
+    const streams: string[] = [];
+    const onRequest = (r: { url(): string }) => r.url().includes('/v1/changes/stream') && streams.push(r.url());
+    page.on('request', onRequest);
+    try {
+      const run = await ledger.startRun({ job: 'feed-demo', subject: 'acme/web' });
+      await go('#/runs?job=feed-demo');
+      await page.locator(`tr[data-run-id="${run.id}"]`).waitFor();
+      await poll(() => streams.length).toBeGreaterThan(0);
+      expect(new URL(streams[0]!).searchParams.get('after')).toBe('now');
+      await run.fail({ error: { message: 'feed says so' } });
+      await poll(() => page.locator(`tr[data-run-id="${run.id}"] [data-status]`).getAttribute('data-status')).toBe('failed');
+    } finally {
+      page.off('request', onRequest);
+    }
+  });
+
+  it('lists webhooks with their recent deliveries', async () => {
+    const receiver = await startReceiver();
+    try {
+      const hook = await ledger.createWebhook({ url: receiver.url, types: ['run.finished'], description: 'pager' });
+      receiver.secret = hook.secret;
+      const run = await ledger.startRun({ job: 'hooked', subject: 'acme/api' });
+      await run.complete({});
+      await poll(async () => (await ledger.listWebhookDeliveries(hook.id, { state: 'delivered' })).length).toBe(1);
+      expect(receiver.received.every((r) => r.verified)).toBe(true);
+      await go('#/webhooks');
+      const item = page.locator(`li[data-webhook="${hook.id}"]`);
+      await item.waitFor();
+      expect(await item.innerText()).toContain('pager');
+      await item.getByRole('button', { name: receiver.url }).click();
+      const row = item.locator('table.deliveries tbody tr').first();
+      await row.waitFor();
+      expect(await row.innerText()).toMatch(/run\.finished\s+delivered\s+1\s+HTTP 204/);
+      await shot(page, 'webhooks');
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('opens a run: timeline, checkpoints with a verified badge, output and statistics', async () => {

@@ -7,6 +7,7 @@ import { ComparePage } from './pages/ComparePage';
 import { RunDetailPage } from './pages/RunDetailPage';
 import { RunsPage } from './pages/RunsPage';
 import { SubjectsPage } from './pages/SubjectsPage';
+import { WebhooksPage } from './pages/WebhooksPage';
 import { href, navigate, type Route, useRoute } from './router';
 
 // uPlot only loads with the charts page.
@@ -17,6 +18,7 @@ const NAV = [
   { path: '/subjects', label: 'Subjects' },
   { path: '/charts', label: 'Charts' },
   { path: '/compare', label: 'Compare' },
+  { path: '/webhooks', label: 'Webhooks' },
 ];
 
 function NamespaceSelector({ route }: { route: Route }) {
@@ -58,6 +60,8 @@ function Page({ route }: { route: Route }) {
       );
     case 'compare':
       return <ComparePage route={route} />;
+    case 'webhooks':
+      return <WebhooksPage route={route} />;
     default:
       return (
         <Empty title="No such page">

@@ -3,6 +3,7 @@
  * sends the stored token as a Bearer token, and on a 401 asks the user for a token (once,
  * shared by every request waiting on it) and retries.
  */
+import type { Change } from '../../src/core/changes.js';
 import type {
   Checkpoint,
   EventPage,
@@ -14,7 +15,9 @@ import type {
   SubjectPage,
   VerifyResult,
 } from '../../src/core/types.js';
+import type { Delivery, Webhook } from '../../src/core/webhooks.js';
 
+export type { Change } from '../../src/core/changes.js';
 export type {
   Checkpoint,
   Json,
@@ -29,6 +32,7 @@ export type {
   SubjectStatus,
   VerifyResult,
 } from '../../src/core/types.js';
+export type { Delivery, Webhook } from '../../src/core/webhooks.js';
 
 const TOKEN_KEY = 'runledger.token';
 
@@ -164,6 +168,9 @@ export const api = {
   getSubject: (ns: string, job: string, subject: string) =>
     request<SubjectDetail>(`/subjects/${encodeURIComponent(job)}/${encodeURIComponent(subject)}`, ns),
   stats: (ns: string, q: Query) => request<StatsResult>('/stats', ns, q),
+  listWebhooks: async (ns: string) => (await request<{ webhooks: Webhook[] }>('/webhooks', ns)).webhooks,
+  webhookDeliveries: async (ns: string, id: string, limit = 20) =>
+    (await request<{ deliveries: Delivery[] }>(`/webhooks/${encodeURIComponent(id)}/deliveries`, ns, { limit })).deliveries,
   /** Needs a write token: a 401 asks for one. */
   cancelRun: (ns: string, id: string, reason: string) =>
     request<Run>(
@@ -178,25 +185,22 @@ export const api = {
     ),
 };
 
-// --- the live event tail ---
+// --- live streams (SSE) ---
+
+type StreamState = 'live' | 'reconnecting' | 'ended';
 
 /**
- * Follows a run's event stream (SSE). Without a token this is a plain EventSource (which
- * resumes by itself with Last-Event-ID); with one, EventSource cannot send the header, so the
- * same stream is read through fetch. Returns a function that stops it.
+ * Follows a Server-Sent Events stream of JSON messages. Without a token this is a plain
+ * EventSource (which resumes by itself with Last-Event-ID); with one, EventSource cannot send
+ * the header, so the same stream is read through fetch and resumed after the last id.
+ * Returns a function that stops it.
  */
-export function followEvents(
-  namespace: string,
-  runId: string,
-  onEvent: (e: LedgerEvent) => void,
-  onState: (state: 'live' | 'reconnecting' | 'ended') => void,
-): () => void {
-  const url = apiUrl(`/runs/${encodeURIComponent(runId)}/events/stream`, namespace);
+function followStream<T>(url: string, onData: (value: T) => void, onState: (state: StreamState) => void): () => void {
   const token = getToken();
   if (!token && typeof EventSource !== 'undefined') {
     const source = new EventSource(url);
     source.onopen = () => onState('live');
-    source.onmessage = (m) => onEvent(JSON.parse(m.data) as LedgerEvent);
+    source.onmessage = (m) => onData(JSON.parse(m.data) as T);
     source.onerror = () => onState(source.readyState === EventSource.CLOSED ? 'ended' : 'reconnecting');
     return () => source.close();
   }
@@ -226,11 +230,11 @@ export function followEvents(
               if (line.startsWith('id:')) lastId = line.slice(3).trim();
               else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(5).replace(/^ /, '');
             }
-            if (data) onEvent(JSON.parse(data) as LedgerEvent);
+            if (data) onData(JSON.parse(data) as T);
           }
         }
-        // The server ends the stream after the terminal status event, and the caller stops us on
-        // that event; any other end is a dropped connection: resume after the last seq.
+        // A run's stream ends after its terminal event, and the caller stops us on that event;
+        // any other end is a dropped connection: resume after the last id.
         if (controller.signal.aborted) return;
         onState('reconnecting');
         await new Promise((r) => setTimeout(r, 1000));
@@ -242,4 +246,19 @@ export function followEvents(
     }
   })();
   return () => controller.abort();
+}
+
+/** Follows a run's event stream. */
+export function followEvents(
+  namespace: string,
+  runId: string,
+  onEvent: (e: LedgerEvent) => void,
+  onState: (state: StreamState) => void,
+): () => void {
+  return followStream(apiUrl(`/runs/${encodeURIComponent(runId)}/events/stream`, namespace), onEvent, onState);
+}
+
+/** Follows the namespace's change feed from now on (run.finished, run.suspect, subject.changed, …). */
+export function followChanges(namespace: string, onChange: (c: Change) => void, onState: (state: StreamState) => void): () => void {
+  return followStream(apiUrl('/changes/stream', namespace, { after: 'now' }), onChange, onState);
 }

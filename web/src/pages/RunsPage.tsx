@@ -1,7 +1,11 @@
-/** Runs: filters, newest first, keyset "load more", refreshed every few seconds. */
+/**
+ * Runs: filters, newest first, keyset "load more". Live: the page follows the namespace's
+ * change feed and reloads its first page when a run finishes or is flagged; new runs are not
+ * in the feed, so a slow poll picks them up (and a fast one while the feed is unreachable).
+ */
 import { useEffect, useRef, useState } from 'react';
 
-import { api, type Run } from '../api';
+import { api, followChanges, type Run } from '../api';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { StatusBadge } from '../components/Status';
 import { formatDuration, formatTime, runDurationMs, shortId, STATUSES, statusLabel, timeAgo } from '../format';
@@ -10,7 +14,12 @@ import { mergeFirstPage } from '../logic';
 import { href, navigate, type Route, runHref } from '../router';
 
 const PAGE = 50;
-const POLL_MS = 4000;
+/** New runs (not in the change feed) and read-time flags (suspect) appear within this. */
+const POLL_MS = 10_000;
+/** While the change feed is not connected, poll as the page used to. */
+const POLL_OFFLINE_MS = 4000;
+/** Changes arriving together reload once. */
+const CHANGE_DEBOUNCE_MS = 250;
 const FILTERS = ['job', 'subject', 'status', 'trigger', 'externalId', 'parentId'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
@@ -126,10 +135,36 @@ export function RunsPage({ route }: { route: Route }) {
       }
     };
     void load();
-    const t = setInterval(() => document.visibilityState !== 'hidden' && void load(), POLL_MS);
+    let feedLive = false;
+    let lastLoad = Date.now();
+    const reload = () => {
+      lastLoad = Date.now();
+      void load();
+    };
+    // A finished or flagged run of this list changes it: reload (debounced) on the feed's news.
+    let debounce: ReturnType<typeof setTimeout> | undefined;
+    const stopFeed = followChanges(
+      ns,
+      (change) => {
+        if (!change.runId || (f.job && change.job !== f.job)) return;
+        clearTimeout(debounce);
+        debounce = setTimeout(reload, CHANGE_DEBOUNCE_MS);
+      },
+      (feed) => {
+        // Reconnected: what happened while away is not replayed (after=now), so reload once.
+        if (feed === 'live' && !feedLive) reload();
+        feedLive = feed === 'live';
+      },
+    );
+    const t = setInterval(() => {
+      if (document.visibilityState === 'hidden') return;
+      if (Date.now() - lastLoad >= (feedLive ? POLL_MS : POLL_OFFLINE_MS)) reload();
+    }, 1000);
     return () => {
       cancelled = true;
       clearInterval(t);
+      clearTimeout(debounce);
+      stopFeed();
     };
   }, [key, ns]);
 
