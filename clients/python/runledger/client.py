@@ -13,7 +13,7 @@ import urllib.parse
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from ._http import Transport
-from .errors import ConfigurationError, ValidationError
+from .errors import ConfigurationError, NotFoundError, ValidationError
 from .ids import RUN_ID_PATTERN, new_run_id
 from .types import (
     AppendResult,
@@ -543,6 +543,42 @@ class Client:
     ) -> Dict[str, Any]:
         query = {"job": job, "from": _time(from_), "to": _time(to), "bucket": bucket}
         return self._send("GET", "/v1/stats", query=query, idempotent=True).body  # type: ignore[no-any-return]
+
+    # -- webhooks (creating, removing and replaying need an admin token)
+
+    def create_webhook(
+        self, url: str, types: Sequence[str], *, job: Optional[str] = None, description: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Subscribes ``url`` to change types; the answer's ``secret`` (``whsec_…``) is shown only here.
+        Receivers check deliveries with :func:`runledger.verify_webhook`."""
+        body: Dict[str, Any] = {"url": url, "types": list(types)}
+        if job is not None:
+            body["job"] = job
+        if description is not None:
+            body["description"] = description
+        # Not retried: a lost answer would leave a second webhook whose secret nobody saw.
+        return self._send("POST", "/v1/webhooks", body=body, idempotent=False).body  # type: ignore[no-any-return]
+
+    def list_webhooks(self) -> List[Dict[str, Any]]:
+        return self._send("GET", "/v1/webhooks", idempotent=True).body["webhooks"]  # type: ignore[no-any-return]
+
+    def delete_webhook(self, webhook_id: str) -> bool:
+        """Removes a webhook with its delivery log; False when there was none."""
+        try:
+            self._send("DELETE", f"/v1/webhooks/{_seg(webhook_id)}", idempotent=True)
+            return True
+        except NotFoundError:
+            return False
+
+    def webhook_deliveries(self, webhook_id: str, *, state: Optional[str] = None, limit: Optional[int] = None) -> List[Dict[str, Any]]:
+        """A webhook's deliveries, newest first, each with every attempt (``log``)."""
+        query = {"state": state, "limit": limit}
+        return self._send("GET", f"/v1/webhooks/{_seg(webhook_id)}/deliveries", query=query, idempotent=True).body["deliveries"]  # type: ignore[no-any-return]
+
+    def replay_webhook(self, webhook_id: str, after: str = "0") -> int:
+        """Delivers again every matching change after ``after`` (a change cursor, or "0"); returns how many were queued."""
+        body = {"after": after}
+        return self._send("POST", f"/v1/webhooks/{_seg(webhook_id)}/replay", body=body, idempotent=True).body["queued"]  # type: ignore[no-any-return]
 
     # -- tracking and tailing (defined in their own modules)
 

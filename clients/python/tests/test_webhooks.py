@@ -117,3 +117,55 @@ def test_missing_headers_and_bad_secrets_are_named() -> None:
         verify_webhook(new_secret(), {"webhook-id": "m", "webhook-timestamp": "yesterday", "webhook-signature": "v1,x"}, "{}")
     with pytest.raises(WebhookVerificationError, match="whsec_ followed by base64"):
         verify_webhook("whsec_not base64!", headers("m", int(time.time()), "v1,x"), "{}")
+
+
+def test_a_real_server_delivers_what_verify_webhook_accepts(own_server: Any) -> None:
+    """End to end: create a webhook from Python, finish a run, and check the delivery that
+    `runledger serve` POSTs to a receiver here with verify_webhook."""
+    import http.server
+    import threading
+
+    from runledger import Client
+
+    got: List[Dict[str, Any]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            body = self.rfile.read(int(self.headers["content-length"]))
+            got.append({"headers": dict(self.headers), "body": body})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    own_server.flags += ["--allow-private-webhooks"]
+    own_server.start()
+    try:
+        with Client(own_server.url) as client:
+            hook = client.create_webhook(f"http://127.0.0.1:{httpd.server_address[1]}/hook", ["run.finished"], description="py")
+            assert hook["secret"].startswith("whsec_")
+            assert [w["id"] for w in client.list_webhooks()] == [hook["id"]]
+            run = client.start_run("py-webhooks", "acme")
+            run.complete({"ok": True})
+            deadline = time.time() + 30
+            while not got and time.time() < deadline:
+                time.sleep(0.05)
+            assert len(got) == 1
+            payload = verify_webhook(hook["secret"], got[0]["headers"], got[0]["body"])
+            assert payload["type"] == "run.finished"
+            assert payload["data"]["runId"] == run.id
+            assert payload["data"]["run"]["status"] == "completed"
+            with pytest.raises(WebhookVerificationError):
+                verify_webhook(new_secret(), got[0]["headers"], got[0]["body"])
+            while time.time() < deadline and client.webhook_deliveries(hook["id"])[0]["state"] != "delivered":
+                time.sleep(0.05)
+            [delivery] = client.webhook_deliveries(hook["id"])
+            assert delivery["state"] == "delivered" and delivery["log"][0]["statusCode"] == 204
+            assert client.replay_webhook(hook["id"]) == 1
+            assert client.delete_webhook(hook["id"]) is True
+            assert client.delete_webhook(hook["id"]) is False
+    finally:
+        httpd.shutdown()
