@@ -6,11 +6,12 @@
 import type { Command } from 'commander';
 
 import { ConfigurationError, LedgerError } from '../core/errors.js';
+import { DATA_DIR_NAME, findDataDir } from './data-dir.js';
 import { EXIT_OK, isServerUnreachable, networkCode, UsageError } from './errors.js';
 import { openTarget, type Target, type TargetOptions } from './target.js';
 
 export interface GlobalOptions {
-  dataDir: string;
+  dataDir?: string;
   databaseUrl?: string;
   server?: string;
   token?: string;
@@ -25,7 +26,7 @@ export function rootOf(cmd: Command): Command {
 }
 
 const FLAGS = { server: '--server', databaseUrl: '--database-url', dataDir: '--data-dir' } as const;
-const ENVS = { server: 'RUNLEDGER_SERVER', databaseUrl: 'DATABASE_URL', dataDir: undefined } as const;
+const ENVS = { server: 'RUNLEDGER_SERVER', databaseUrl: 'DATABASE_URL', dataDir: 'RUNLEDGER_DATA_DIR' } as const;
 
 /**
  * Which store the command uses. A flag on the command line beats an environment variable
@@ -54,7 +55,7 @@ export function targetOptions(cmd: Command): TargetOptions {
   const base = { token: o.token || undefined, namespace: o.namespace, schema: o.schema };
   if (choice === 'server') return { ...base, server: o.server };
   if (choice === 'databaseUrl') return { ...base, databaseUrl: o.databaseUrl };
-  return { ...base, dataDir: o.dataDir };
+  return { ...base, dataDir: o.dataDir ?? findDataDir() ?? DATA_DIR_NAME };
 }
 
 /** Opens the command's ledger, runs `fn`, closes it; returns fn's exit code (default 0). */

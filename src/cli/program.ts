@@ -9,7 +9,12 @@ export function buildProgram(): Command {
   const program = new Command('runledger')
     .description('A durable ledger of runs: one canonical record per run, hash-chained events, checkpoints, current status per subject.')
     .version(VERSION, '-V, --version')
-    .addOption(new Option('--data-dir <dir>', 'embedded data directory (PGlite)').default('./.runledger'))
+    .addOption(
+      new Option(
+        '--data-dir <dir>',
+        'embedded data directory (PGlite); default: the nearest .runledger here or above, else ./.runledger',
+      ).env('RUNLEDGER_DATA_DIR'),
+    )
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string instead of the data directory').env('DATABASE_URL'))
     .addOption(new Option('--server <url>', 'talk to a runledger server over HTTP').env('RUNLEDGER_SERVER'))
     .addOption(new Option('--token <token>', 'bearer token for --server').env('RUNLEDGER_TOKEN'))

@@ -11,6 +11,7 @@ import { ConfigurationError, DataDirLockedError, LedgerError } from '../core/err
 import type { Ledger } from '../core/types.js';
 import { DEFAULT_DATA_DIR, type OpenedLedger, openLedger } from '../ledger/open.js';
 import { readLock } from '../store/data-dir-lock.js';
+import { announceNewDataDir } from './data-dir.js';
 
 export interface TargetOptions {
   /** Embedded data directory (default ./.runledger). */
@@ -76,6 +77,7 @@ export async function openDirect(
     });
   }
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
+  announceNewDataDir(dataDir);
   try {
     return await openLedger({ dataDir, migrate: opts.migrate, maxFutureSkewS: opts.maxFutureSkewS });
   } catch (err) {

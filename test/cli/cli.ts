@@ -37,7 +37,15 @@ export interface CliOptions {
 
 function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of ['DATABASE_URL', 'RUNLEDGER_SERVER', 'RUNLEDGER_TOKEN', 'RUNLEDGER_NAMESPACE', 'RUNLEDGER_SCHEMA', 'RUNLEDGER_RUN_ID'])
+  for (const k of [
+    'DATABASE_URL',
+    'RUNLEDGER_SERVER',
+    'RUNLEDGER_TOKEN',
+    'RUNLEDGER_NAMESPACE',
+    'RUNLEDGER_SCHEMA',
+    'RUNLEDGER_RUN_ID',
+    'RUNLEDGER_DATA_DIR',
+  ])
     delete env[k];
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];

@@ -1,0 +1,29 @@
+/**
+ * Which embedded data directory a command uses when none is named: the nearest
+ * `.runledger` in this folder or a parent, the way git finds `.git`, so a command run from
+ * a subfolder reaches the same ledger as the dashboard. None found: `./.runledger`, created
+ * by the command — and it says so on stderr, with the path.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+export const DATA_DIR_NAME = '.runledger';
+
+/** The nearest `.runledger` directory at or above `from`, or null. */
+export function findDataDir(from: string = process.cwd()): string | null {
+  for (let dir = resolve(from); ;) {
+    const candidate = join(dir, DATA_DIR_NAME);
+    if (existsSync(candidate) && statSync(candidate).isDirectory()) return candidate;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** Tells the user a new ledger is being created (a command run from the wrong folder would otherwise just look empty). */
+export function announceNewDataDir(dir: string): void {
+  if (dir.startsWith('memory://') || existsSync(join(dir, 'PG_VERSION'))) return;
+  process.stderr.write(
+    `runledger: creating a new embedded ledger at ${resolve(dir)} (commands run in ${dirname(resolve(dir))} or below find it; elsewhere pass --data-dir or set RUNLEDGER_DATA_DIR)\n`,
+  );
+}
