@@ -51,6 +51,8 @@ export interface BuildServerOptions {
   auth: 'required' | 'off';
   /** Fastify/pino logger options (default off). */
   logger?: boolean | object;
+  /** Log every request and response (two lines each) when a logger is on (default true; `serve` turns it off unless --log-requests). */
+  logRequests?: boolean;
   /** Largest request body in bytes (default 10 MB); larger answers 413. */
   bodyLimit?: number;
   /**
@@ -101,6 +103,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     throw new RangeError(`requestTimeoutMs must be a whole number of ms ≥ 0; got ${JSON.stringify(opts.requestTimeoutMs)}`);
   const app = Fastify({
     logger: opts.logger ?? false,
+    disableRequestLogging: opts.logRequests === false,
     bodyLimit,
     requestTimeout,
     // Node checks request deadlines every connectionsCheckingInterval (30 s by default):

@@ -26,6 +26,8 @@ export interface StartServerOptions {
   reapIntervalS?: number;
   /** pino options; default: JSON logs at info to stdout. */
   logger?: boolean | object;
+  /** Log each request (two JSON lines per request; default true). */
+  logRequests?: boolean;
   bodyLimit?: number;
   /** Longest time a client may take to send a request, body included (default 60 000 ms; see buildServer). */
   requestTimeoutMs?: number;
@@ -80,6 +82,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     ledger: opts.ledger,
     auth,
     logger: opts.logger ?? true,
+    logRequests: opts.logRequests,
     bodyLimit: opts.bodyLimit,
     requestTimeoutMs: opts.requestTimeoutMs,
     rateLimit: opts.rateLimit,

@@ -18,6 +18,7 @@ interface ServeOptions {
   requestTimeoutS: number;
   maxFutureSkewS: number;
   webhooks: boolean;
+  logRequests?: boolean;
   allowPrivateWebhooks?: boolean;
   webhookRetrySchedule?: number[];
 }
@@ -50,6 +51,7 @@ export function register(program: Command): void {
       intOption('--max-future-skew-s', 0, 31_536_000),
       DEFAULT_MAX_FUTURE_SKEW_S,
     )
+    .option('--log-requests', 'log every request and its response (two JSON lines each; off by default)')
     .option('--no-webhooks', 'deliver no webhooks from this server (other servers on the same database still do)')
     .option(
       '--allow-private-webhooks',
@@ -92,6 +94,7 @@ export function register(program: Command): void {
             reapIntervalS: o.reapIntervalS,
             requestTimeoutMs: o.requestTimeoutS * 1000,
             logger: { level: o.logLevel },
+            logRequests: o.logRequests ?? false,
             webhooks: o.webhooks
               ? {
                   allowPrivateTargets: o.allowPrivateWebhooks ?? false,
@@ -104,7 +107,7 @@ export function register(program: Command): void {
           await ledger.close();
           throw err;
         }
-        println(`runledger listening on ${server.url} (${ledger.location})`);
+        println(`runledger listening on ${server.url} (${ledger.location}) — dashboard: ${server.url}/`);
         // Step 1: wait for a signal. Step 2: stop accepting, let in-flight requests finish. Step 3: close the store.
         const signal = await new Promise<NodeJS.Signals>((resolve) => {
           process.once('SIGINT', () => resolve('SIGINT'));

@@ -1,0 +1,40 @@
+/**
+ * `npm start` (scripts/start.mjs): starts from the build without rebuilding when the build is
+ * fresh, prints one human line with the dashboard's URL, and keeps request logs quiet.
+ * (`npm test` builds first, so here the build is fresh; run alone after an edit, it rebuilds.)
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { REPO, tempDir, waitForOutput } from './cli.js';
+
+const store = tempDir();
+afterAll(() => store.cleanup());
+
+describe('npm start', { timeout: 300_000 }, () => {
+  it('serves from the build with one human line and no request logs', async () => {
+    const child = spawn(process.execPath, [join(REPO, 'scripts/start.mjs'), '--port', '0', '--data-dir', join(store.dir, 'data')], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const [, url] = await waitForOutput(child, /runledger listening on (http:\/\/\S+)/);
+      expect(out).toMatch(/runledger listening on http:\/\/127\.0\.0\.1:\d+ .*— dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+      for (let i = 0; i < 5; i++) expect((await fetch(`${url}/v1/runs`)).status).toBe(200);
+      expect((await fetch(`${url}/`)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out).not.toMatch(/request completed|incoming request/);
+      if (process.env.RUNLEDGER_TEST_CLI === 'dist') expect(err).not.toMatch(/building/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});
