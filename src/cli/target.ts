@@ -65,7 +65,7 @@ async function viaServer(baseUrl: string, opts: TargetOptions, via: 'flag' | 'lo
  * else the embedded data directory. `serve`, `migrate` and `tokens` need this.
  */
 export async function openDirect(
-  opts: TargetOptions & { migrate?: boolean; purpose?: string; maxFutureSkewS?: number },
+  opts: TargetOptions & { migrate?: boolean; purpose?: string; maxFutureSkewS?: number; minFreeBytes?: number },
 ): Promise<OpenedLedger> {
   if (opts.databaseUrl !== undefined) {
     return openLedger({
@@ -79,7 +79,7 @@ export async function openDirect(
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
   announceNewDataDir(dataDir);
   try {
-    return await openLedger({ dataDir, migrate: opts.migrate, maxFutureSkewS: opts.maxFutureSkewS });
+    return await openLedger({ dataDir, migrate: opts.migrate, maxFutureSkewS: opts.maxFutureSkewS, minFreeBytes: opts.minFreeBytes });
   } catch (err) {
     if (err instanceof DataDirLockedError) {
       if (err.serverUrl && opts.purpose) {

@@ -39,6 +39,8 @@ export const ERRORS = {
   configuration: { status: 500, title: 'Configuration error', exit: EXIT_USAGE },
   internal_error: { status: 500, title: 'Internal server error', exit: EXIT_FAILURE },
   unavailable: { status: 503, title: 'Service unavailable', exit: EXIT_USAGE },
+  // The store's disk is (nearly) full: writes are refused until space is freed; reads go on.
+  storage_full: { status: 507, title: 'Insufficient storage', exit: EXIT_USAGE },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -179,5 +181,15 @@ export class RunActiveError extends LedgerError {
 export class ConfigurationError extends LedgerError {
   constructor(message: string, cause?: unknown) {
     super('configuration', message, { cause });
+  }
+}
+
+/**
+ * The store's disk is full, or below the free-space reserve the embedded store keeps so that
+ * PGlite never meets ENOSPC (a WAL write that fails there wedges the WASM instance).
+ */
+export class StorageFullError extends LedgerError {
+  constructor(message: string, cause?: unknown) {
+    super('storage_full', message, { cause });
   }
 }

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { ConfigurationError } from '../core/errors.js';
 import { acquireDataDirLock, type DataDirLock } from '../store/data-dir-lock.js';
 import type { Database } from '../store/database.js';
-import { migrate } from '../store/migrate.js';
+import { isMigrated, migrate } from '../store/migrate.js';
 import { openPgDatabase, redactUrl } from '../store/pg.js';
 import { openPgliteDatabase } from '../store/pglite.js';
 import type { ChangeNotice } from './context.js';
@@ -42,6 +42,11 @@ export interface OpenLedgerOptions {
    * a run finished in the future would stay its subject's verdict until then.
    */
   maxFutureSkewS?: number;
+  /**
+   * Embedded: writes are refused (`storage_full`, 507) while the data directory's disk has
+   * less than this many bytes free (default 64 MiB), so that PGlite never meets a full disk.
+   */
+  minFreeBytes?: number;
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -91,7 +96,7 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
       location = resolve(dir);
       lock = acquireDataDirLock(location);
       try {
-        db = await openPgliteDatabase({ dataDir: location });
+        db = await openPgliteDatabase({ dataDir: location, minFreeBytes: opts.minFreeBytes });
       } catch (err) {
         lock.release();
         throw err;
@@ -99,7 +104,8 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     }
   }
   try {
-    if (opts.migrate !== false) await migrate(db);
+    // Below the embedded store's reserve a current schema opens without migrate()'s write.
+    if (opts.migrate !== false && !(db.writeRefusal?.() && (await isMigrated(db)))) await migrate(db);
   } catch (err) {
     await db.close().catch(() => {});
     lock?.release();

@@ -82,6 +82,8 @@ export function toProblem(err: unknown, ctx: { bodyLimit: number; contentType?: 
     const { status } = ERRORS[err.code];
     const extensions = (err as { extensions?: Record<string, unknown> }).extensions;
     if (status < 500) return { problem: { ...problem(status, err.code, err.message, err.details), ...extensions }, internal: false };
+    // A full disk is the operator's to fix, and the message (where, how much is free) says how.
+    if (err.code === 'storage_full') return { problem: problem(507, 'storage_full', err.message, err.details), internal: false };
     if (err.code === 'unavailable')
       return { problem: problem(503, 'unavailable', 'the database is unavailable; try again'), internal: true };
     return { problem: problem(500, 'internal_error', 'internal server error'), internal: true };

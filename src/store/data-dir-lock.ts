@@ -7,7 +7,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { DataDirLockedError } from '../core/errors.js';
+import { DataDirLockedError, StorageFullError } from '../core/errors.js';
+import { freeBytes } from './free-space.js';
 
 export const LOCK_FILE = 'runledger.lock';
 
@@ -52,6 +53,11 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
       closeSync(fd);
       break;
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
+        throw new StorageFullError(
+          `disk full at ${dataDir}: ${freeBytes(dataDir)} bytes free, no room even for the lock file ${LOCK_FILE}; free some space`,
+          err,
+        );
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
       const holder = readLock(dataDir);
       // A live holder (this process included: one opener per directory) keeps it.

@@ -1,3 +1,5 @@
+import type { LedgerError } from '../core/errors.js';
+
 /**
  * The one small interface the ledger needs from a database. Two adapters implement it
  * with the same shape: `pg.ts` (a pool on a PostgreSQL server) and `pglite.ts`
@@ -22,6 +24,8 @@ export interface Database extends Queryable {
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Why a write would be refused now (the embedded store's disk below its reserve), or null. */
+  writeRefusal?(): LedgerError | null;
 }
 
 const PREPARED = new Set<string>();

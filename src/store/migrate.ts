@@ -47,3 +47,16 @@ export async function migrate(db: Database, migrations: readonly Migration[] = M
     return { applied, current: migrations.at(-1)?.name ?? null };
   });
 }
+
+/**
+ * True when every migration is applied, read without writing: an embedded store below its
+ * free-space reserve refuses migrate()'s transaction but must still open for reads.
+ */
+export async function isMigrated(db: Database, migrations: readonly Migration[] = MIGRATIONS): Promise<boolean> {
+  try {
+    const { rows } = await db.query<{ id: number; name: string }>(`select id, name from runledger_migrations order by id`);
+    return rows.length === migrations.length && rows.every((r, i) => r.id === migrations[i].id && r.name === migrations[i].name);
+  } catch {
+    return false;
+  }
+}

@@ -1,12 +1,15 @@
 import { PGlite, type Results } from '@electric-sql/pglite';
 
-import { ConfigurationError } from '../core/errors.js';
+import { ConfigurationError, StorageFullError } from '../core/errors.js';
 import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
+import { DEFAULT_MIN_FREE_BYTES, freeBytes, mayWrite, storageGuard } from './free-space.js';
 import { preparedRunner } from './pglite-prepared.js';
 
 export interface PgliteOptions {
   /** A directory, or undefined for an in-memory database. */
   dataDir?: string;
+  /** Writes are refused while the data directory's disk has less free (default 64 MiB; free-space.ts). */
+  minFreeBytes?: number;
 }
 
 /**
@@ -47,7 +50,24 @@ function locksOf(db: PGlite): PgliteLocks {
 
 /** Embedded adapter: PGlite, one in-process connection (callers queue). */
 export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database> {
-  const db = await PGlite.create(opts.dataDir);
+  const minFree = opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+  if (!Number.isSafeInteger(minFree) || minFree < 0)
+    throw new ConfigurationError(`minFreeBytes must be a whole number of bytes ≥ 0; got ${JSON.stringify(opts.minFreeBytes)}`);
+  const guard = opts.dataDir === undefined ? undefined : storageGuard(opts.dataDir, minFree);
+  let db: PGlite;
+  try {
+    db = await PGlite.create(opts.dataDir);
+  } catch (err) {
+    // PGlite says only "failed to initialize" (or emscripten's "Aborted()"): name the full disk.
+    if (opts.dataDir !== undefined && freeBytes(opts.dataDir) < Math.max(minFree, 1)) {
+      const free = freeBytes(opts.dataDir);
+      throw new StorageFullError(
+        `cannot open the embedded database: disk full at ${opts.dataDir}, ${free} bytes free; free some space (runledger keeps a reserve of ${minFree} bytes) and try again`,
+        err,
+      );
+    }
+    throw err;
+  }
   let locks: PgliteLocks;
   try {
     locks = locksOf(db);
@@ -56,42 +76,57 @@ export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database>
     throw err;
   }
   const runPrepared = preparedRunner(db);
-
-  const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
-    // Outside a transaction, take both of PGlite's locks, as its own query() does.
-    if (isPrepared(sql)) return locks._runExclusiveTransaction(() => locks._runExclusiveQuery(() => runPrepared<R>(sql, params, true)));
-    return result(await db.query<R>(sql, params as unknown[]));
+  // Every call: refuse a write below the reserve, and name a full disk that PGlite met anyway.
+  const guarded = async <T>(write: boolean, work: () => Promise<T>): Promise<T> => {
+    if (!guard) return work();
+    if (write) guard.check();
+    try {
+      return await work();
+    } catch (err) {
+      throw guard.map(err);
+    }
   };
+
+  const query = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
+    guarded(mayWrite(sql), async () => {
+      // Outside a transaction, take both of PGlite's locks, as its own query() does.
+      if (isPrepared(sql)) return locks._runExclusiveTransaction(() => locks._runExclusiveQuery(() => runPrepared<R>(sql, params, true)));
+      return result(await db.query<R>(sql, params as unknown[]));
+    });
 
   return {
     kind: 'pglite',
     query,
-    async exec(sql) {
-      await db.exec(sql);
-    },
-    async withTransaction(fn) {
-      // PGlite's transaction() holds its single connection for the callback and rolls
-      // back on any error, so the connection never stays in an aborted transaction.
-      return db.transaction(async (t) => {
-        const tx: Queryable = {
-          async query<R>(sql: string, params?: unknown[]) {
-            // Inside the transaction its lock is ours already; the query lock is taken per statement.
-            if (isPrepared(sql)) return locks.runExclusive(() => runPrepared<R>(sql, params, false));
-            return result(await t.query<R>(sql, params as unknown[]));
-          },
-          async exec(sql) {
-            await t.exec(sql);
-          },
-        };
-        return fn(tx);
-      });
-    },
+    exec: (sql) =>
+      guarded(true, async () => {
+        await db.exec(sql);
+      }),
+    withTransaction: (fn) =>
+      // Transactions are the ledger's writes.
+      guarded(true, () =>
+        // PGlite's transaction() holds its single connection for the callback and rolls
+        // back on any error, so the connection never stays in an aborted transaction.
+        db.transaction(async (t) => {
+          const tx: Queryable = {
+            async query<R>(sql: string, params?: unknown[]) {
+              // Inside the transaction its lock is ours already; the query lock is taken per statement.
+              if (isPrepared(sql)) return locks.runExclusive(() => runPrepared<R>(sql, params, false));
+              return result(await t.query<R>(sql, params as unknown[]));
+            },
+            async exec(sql) {
+              await t.exec(sql);
+            },
+          };
+          return fn(tx);
+        }),
+      ),
     async listen(channel, onPayload) {
       const unsub = await db.listen(channel, onPayload);
       return async () => {
         await unsub();
       };
     },
+    writeRefusal: () => guard?.refusal() ?? null,
     async close() {
       await db.close();
     },

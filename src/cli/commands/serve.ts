@@ -8,6 +8,9 @@ import { println } from '../output.js';
 import { intOption, secondsListOption } from '../parse.js';
 import { openDirect } from '../target.js';
 
+/** How long a graceful shutdown may take before the process exits anyway. */
+const SHUTDOWN_LIMIT_S = 30;
+
 interface ServeOptions {
   host: string;
   port: number;
@@ -17,6 +20,7 @@ interface ServeOptions {
   rateLimit?: number;
   requestTimeoutS: number;
   maxFutureSkewS: number;
+  minFreeMb: number;
   webhooks: boolean;
   logRequests?: boolean;
   allowPrivateWebhooks?: boolean;
@@ -62,6 +66,12 @@ export function register(program: Command): void {
       `seconds to wait after each failed delivery attempt; after the last, the delivery is failed and kept (default ${RETRY_SCHEDULE_S.join(',')})`,
       secondsListOption('--webhook-retry-schedule', 7 * 86_400),
     )
+    .option(
+      '--min-free-mb <MiB>',
+      'embedded: refuse writes (507 storage_full) while the data directory’s disk has less free',
+      intOption('--min-free-mb', 0, 1_048_576),
+      64,
+    )
     .addOption(
       new Option('--log-level <level>', 'log level (JSON logs on stdout)')
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -72,7 +82,7 @@ export function register(program: Command): void {
         const target = directOptions(c, 'serve');
         let ledger;
         try {
-          ledger = await openDirect({ ...target, poolSize: 10, maxFutureSkewS: o.maxFutureSkewS });
+          ledger = await openDirect({ ...target, poolSize: 10, maxFutureSkewS: o.maxFutureSkewS, minFreeBytes: o.minFreeMb * 1024 * 1024 });
         } catch (err) {
           const locked = err instanceof LedgerError && err.code === 'data_dir_locked' ? (err.cause as { serverUrl?: string }) : undefined;
           if (locked?.serverUrl) {
@@ -117,6 +127,11 @@ export function register(program: Command): void {
         process.once('SIGINT', force);
         process.once('SIGTERM', force);
         process.stderr.write(`runledger: ${signal}: shutting down\n`);
+        // A request or the store that never finishes (a wedged embedded store) must not keep the process.
+        setTimeout(() => {
+          process.stderr.write(`runledger: not stopped within ${SHUTDOWN_LIMIT_S} s; exiting\n`);
+          process.exit(1);
+        }, SHUTDOWN_LIMIT_S * 1000).unref();
         await server.close();
         await ledger.close();
         process.stderr.write('runledger: stopped\n');

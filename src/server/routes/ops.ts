@@ -13,6 +13,12 @@ export function registerOpsRoutes(app: FastifyInstance, root: SqlLedger, metrics
 
   // Ready means the database answers: `select 1` within a short timeout.
   app.get('/readyz', { config: ops, schema: { hide: true } }, async (request, reply) => {
+    // Not ready for writes: the embedded store's disk is below its reserve (the reason is the answer).
+    const refusal = root.database.writeRefusal?.();
+    if (refusal) {
+      reply.code(503).type(PROBLEM_TYPE);
+      return problem(503, refusal.code, refusal.message);
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
