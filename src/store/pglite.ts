@@ -4,6 +4,7 @@ import { ConfigurationError, StorageFullError } from '../core/errors.js';
 import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
 import { DEFAULT_MIN_FREE_BYTES, freeBytes, mayWrite, storageGuard } from './free-space.js';
 import { preparedRunner } from './pglite-prepared.js';
+import { startWatchdog } from './pglite-watchdog.js';
 
 export interface PgliteOptions {
   /** A directory, or undefined for an in-memory database. */
@@ -48,6 +49,9 @@ function locksOf(db: PGlite): PgliteLocks {
   return locks as PgliteLocks;
 }
 
+/** Below this much free space a PGlite call stuck in its WASM is taken for the full-disk wedge (a WAL segment is 16 MB). */
+const WEDGED_BELOW_BYTES = 32 * 1024 * 1024;
+
 /** Embedded adapter: PGlite, one in-process connection (callers queue). */
 export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database> {
   const minFree = opts.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
@@ -76,15 +80,52 @@ export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database>
     throw err;
   }
   const runPrepared = preparedRunner(db);
-  // Every call: refuse a write below the reserve, and name a full disk that PGlite met anyway.
-  const guarded = async <T>(write: boolean, work: () => Promise<T>): Promise<T> => {
+
+  // Step 1: the watchdog (pglite-watchdog.ts) learns when the main thread is inside the WASM.
+  let broken: StorageFullError | null = null;
+  const inflight = new Set<(err: unknown) => void>();
+  const watchdog =
+    opts.dataDir === undefined
+      ? undefined
+      : startWatchdog({
+          dataDir: opts.dataDir,
+          fullBelow: WEDGED_BELOW_BYTES,
+          onWedged(free) {
+            broken = new StorageFullError(
+              `the embedded database at ${opts.dataDir} stopped: PGlite met a full disk (${free} bytes free) while writing its WAL ` +
+                'and cannot go on; free some space and restart runledger (nothing acknowledged is lost)',
+            );
+            for (const reject of inflight) reject(broken);
+            inflight.clear();
+          },
+        });
+  if (watchdog) {
+    const raw = db.execProtocolRawSync.bind(db);
+    Object.assign(db, {
+      execProtocolRawSync(message: Uint8Array) {
+        watchdog.inWasm(true);
+        try {
+          return raw(message);
+        } finally {
+          watchdog.inWasm(false);
+        }
+      },
+    });
+  }
+
+  // Step 2: every call refuses a write below the reserve, names a full disk that PGlite met
+  // anyway, and fails at once when the watchdog found the instance wedged.
+  const guarded = <T>(write: boolean, work: () => Promise<T>): Promise<T> => {
+    if (broken) return Promise.reject(broken);
     if (!guard) return work();
-    if (write) guard.check();
-    try {
-      return await work();
-    } catch (err) {
-      throw guard.map(err);
-    }
+    const refusal = write ? guard.refusal() : null;
+    if (refusal) return Promise.reject(refusal);
+    return new Promise<T>((resolve, reject) => {
+      inflight.add(reject);
+      work()
+        .then(resolve, (err: unknown) => reject(guard.map(err)))
+        .finally(() => inflight.delete(reject));
+    });
   };
 
   const query = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
@@ -126,8 +167,11 @@ export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database>
         await unsub();
       };
     },
-    writeRefusal: () => guard?.refusal() ?? null,
+    writeRefusal: () => broken ?? guard?.refusal() ?? null,
     async close() {
+      watchdog?.stop();
+      // A wedged instance holds PGlite's locks for ever: closing it would never finish.
+      if (broken) return;
       await db.close();
     },
   };
