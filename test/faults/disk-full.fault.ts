@@ -53,16 +53,51 @@ const free = (dir: string) => {
 };
 const fill = (path: string, bytes: number) => execFileSync('fallocate', ['-l', String(bytes), path]);
 
-let mnt: string | undefined;
+const mounts: string[] = [];
 let server: ServeProcess | undefined;
 
 afterAll(async () => {
   await server?.kill();
-  if (mnt) {
+  for (const mnt of mounts) {
     execFileSync('umount', [mnt], { stdio: 'pipe' });
     rmSync(mnt, { recursive: true, force: true });
   }
 });
+
+/** A tmpfs of its own for one test (unmounted after the file). */
+function mountTmpfs(): string {
+  const mnt = mkdtempSync(join(tmpdir(), 'runledger-diskfull-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_MB}m`, 'tmpfs', mnt], { stdio: 'pipe' });
+  mounts.push(mnt);
+  return mnt;
+}
+
+type Answer = Awaited<ReturnType<typeof post>>;
+
+/** 200-event batches to `runId` until one is refused; the acknowledged ones are recorded in `acks`. */
+async function fillWithBatches(
+  url: string,
+  runId: string,
+  acks: Acks,
+  padLength: number,
+): Promise<{ batches: number; refused: Answer | undefined }> {
+  const pad = 'x'.repeat(padLength);
+  for (let b = 0; b < 2000; b++) {
+    const events = Array.from({ length: 200 }, (_, k) => ({ key: `b${b}:${k}`, type: 'step', body: { b, k, pad } }));
+    const keys = events.map((e) => e.key);
+    const res = await post(url, `/v1/runs/${runId}/events`, { events });
+    // A refused batch's keys are not in sentKeys: none of them may be stored.
+    if (res.status !== 200) return { batches: b, refused: res };
+    for (const k of keys) acks.sentKeys.add(k);
+    acks.ackEvents(runId, keys, (res.body as unknown as { results: { seq: number; duplicate: boolean }[] }).results);
+  }
+  return { batches: 2000, refused: undefined };
+}
+
+/** SIGTERM, and true when the process is gone within the bound. */
+async function stopsOnSigterm(s: ServeProcess): Promise<boolean> {
+  return Promise.race([s.stop().then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), ANSWER_MS))]);
+}
 
 async function post(url: string, path: string, body: unknown) {
   const res = await fetch(url + path, {
@@ -81,8 +116,7 @@ async function get(url: string, path: string) {
 
 describe.skipIf(skip)(`embedded server on a full disk${skip ? ` (${skip})` : ''}`, () => {
   it('refuses writes with 507 storage_full, keeps answering, resumes when space is freed, stops on SIGTERM, and a full disk at open exits 2', async () => {
-    mnt = mkdtempSync(join(tmpdir(), 'runledger-diskfull-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_MB}m`, 'tmpfs', mnt], { stdio: 'pipe' });
+    const mnt = mountTmpfs();
     const dataDir = join(mnt, 'data');
     const filler = join(mnt, 'filler');
     const args = ['--data-dir', dataDir];
@@ -95,19 +129,8 @@ describe.skipIf(skip)(`embedded server on a full disk${skip ? ` (${skip})` : ''}
     const runId = 'disk-full';
     expect((await post(url, '/v1/runs', { id: runId, job: 'fault-disk-full' })).status).toBe(201);
     acks.created.add(runId);
-    const pad = 'x'.repeat(1000);
-    let refused: Awaited<ReturnType<typeof post>> | undefined;
-    let batches = 0;
-    for (let b = 0; b < 2000 && !refused; b++) {
-      const events = Array.from({ length: 200 }, (_, k) => ({ key: `b${b}:${k}`, type: 'step', body: { b, k, pad } }));
-      const keys = events.map((e) => e.key);
-      const res = await post(url, `/v1/runs/${runId}/events`, { events });
-      if (res.status === 200 || res.status === 201) {
-        for (const k of keys) acks.sentKeys.add(k);
-        acks.ackEvents(runId, keys, (res.body as unknown as { results: { seq: number; duplicate: boolean }[] }).results);
-        batches++;
-      } else refused = res; // its keys are not in sentKeys: none of them may be stored
-    }
+    // 1000-character pads are stored as they are (below TOAST's ~2 kB): the data files grow fast.
+    const { batches, refused } = await fillWithBatches(url, runId, acks, 1000);
     expect(batches, 'some batches fit before the disk filled').toBeGreaterThan(0);
     expect(refused, 'the disk filled within 2000 batches').toBeDefined();
     expect(refused!.status).toBe(507);
@@ -133,10 +156,7 @@ describe.skipIf(skip)(`embedded server on a full disk${skip ? ` (${skip})` : ''}
     expect((await get(url, '/readyz')).status).toBe(200);
 
     // Step 4: SIGTERM stops it (bounded: a wedged process would never exit).
-    const stopped = await Promise.race([
-      server.stop().then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), ANSWER_MS)),
-    ]);
+    const stopped = await stopsOnSigterm(server);
     expect(stopped, `SIGTERM did not stop the server:\n${server.output()}`).toBe(true);
     expect(server.child.exitCode, server.output()).toBe(0);
     server = undefined;
@@ -157,5 +177,45 @@ describe.skipIf(skip)(`embedded server on a full disk${skip ? ` (${skip})` : ''}
     expect(reopen.code, reopen.stderr).toBe(2);
     expect(reopen.stderr).toMatch(new RegExp(`disk full at ${dataDir}: \\d+ bytes free`));
     expect(reopen.stderr).not.toContain('Aborted()');
+  });
+
+  it('without a reserve, a PGlite wedged on a full disk is ended: the write answers 507, the server answers, SIGTERM stops it, nothing acknowledged is lost', async () => {
+    const mnt = mountTmpfs();
+    const dataDir = join(mnt, 'data');
+    const filler = join(mnt, 'filler');
+    server = await startServe(['--data-dir', dataDir], await freePort(), ['--reap-interval-s', '0', '--min-free-mb', '0']);
+    const url = server.url;
+    // Less than a WAL segment (16 MB) free, and events whose pads TOAST compresses to almost
+    // nothing: the data files grow by ~5 MB while the first segment fills, so the WAL switch
+    // meets ENOSPC first (measured) — the wedge, not the data files' 53100.
+    fill(filler, free(mnt) - 12 * MiB);
+
+    const acks = new Acks();
+    const runId = 'disk-wedge';
+    expect((await post(url, '/v1/runs', { id: runId, job: 'fault-disk-full' })).status).toBe(201);
+    acks.created.add(runId);
+    const { batches, refused } = await fillWithBatches(url, runId, acks, 3000);
+    expect(refused, 'the disk filled within 2000 batches').toBeDefined();
+    expect(refused!.status, JSON.stringify(refused!.body)).toBe(507);
+    expect(refused!.body).toMatchObject({ code: 'storage_full' });
+    expect(refused!.body.detail).toMatch(new RegExp(`the embedded database at ${dataDir} stopped: PGlite met a full disk`));
+
+    expect(await get(url, '/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    const ready = await get(url, '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ code: 'storage_full' });
+    expect(await stopsOnSigterm(server), `SIGTERM did not stop the server:\n${server.output()}`).toBe(true);
+    server = undefined;
+
+    // Restarted with space: everything acknowledged is there.
+    rmSync(filler);
+    const ledger = await openLedger({ dataDir });
+    try {
+      const counts = await checkNothingLost(ledger, acks);
+      expect(counts.keyedEvents).toBe(batches * 200);
+      console.log(`[faults] disk-full wedge: ${batches} batches acknowledged before PGlite wedged, ${JSON.stringify(counts)}`);
+    } finally {
+      await ledger.close();
+    }
   });
 });
