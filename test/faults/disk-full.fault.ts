@@ -6,8 +6,9 @@
  * - once space is freed (a filler file put there first is deleted) writes work again;
  * - SIGTERM stops the server;
  * - reopening the directory with its disk completely full exits 2 saying so.
- * Without the free-space reserve PGlite meets ENOSPC while writing WAL and spins in
- * XLogFlush for good: no answer, no /healthz, no SIGTERM.
+ * And without a reserve (--min-free-mb 0), where PGlite meets ENOSPC while writing its WAL
+ * and spins in XLogFlush for good (no answer, no /healthz, no SIGTERM, before the watchdog):
+ * the wedged write answers 507, the server answers, SIGTERM stops it, nothing acknowledged is lost.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
