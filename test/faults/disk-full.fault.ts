@@ -4,7 +4,7 @@
  *   problem+json, and nothing acknowledged is lost;
  * - meanwhile /healthz answers, /readyz is 503 saying why, reads go on;
  * - once space is freed (a filler file put there first is deleted) writes work again;
- * - SIGTERM stops the server;
+ * - SIGTERM stops the server; below the reserve the directory still opens for reading;
  * - reopening the directory with its disk completely full exits 2 saying so.
  * And without a reserve (--min-free-mb 0), where PGlite meets ENOSPC while writing its WAL
  * and spins in XLogFlush for good (no answer, no /healthz, no SIGTERM, before the watchdog):
@@ -172,7 +172,18 @@ describe.skipIf(skip)(`embedded server on a full disk${skip ? ` (${skip})` : ''}
       await ledger.close();
     }
 
-    // Step 6: a completely full disk at open: exit 2, saying what is wrong.
+    // Step 6: below the reserve the directory still opens, for reading.
+    fill(filler, free(mnt) - 8 * MiB);
+    const reader = await openLedger({ dataDir });
+    try {
+      expect((await reader.getRun(runId)).id).toBe(runId);
+      await expect(reader.startRun({ job: 'fault-disk-full' })).rejects.toMatchObject({ code: 'storage_full' });
+    } finally {
+      await reader.close();
+    }
+
+    // Step 7: a completely full disk at open: exit 2, saying what is wrong.
+    rmSync(filler);
     fill(filler, free(mnt));
     const reopen = await runCli([...args, 'serve', '--port', '0']);
     expect(reopen.code, reopen.stderr).toBe(2);
