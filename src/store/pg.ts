@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 
 import pg from 'pg';
 
+import { StorageFullError } from '../core/errors.js';
 import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
 
 /** A database URL fit to show in a message or a log: the password replaced by `***`. */
@@ -43,6 +44,12 @@ function withConnectionCode(err: unknown): unknown {
   const e = err as Error & { code?: unknown };
   if (e instanceof Error && e.code === undefined && /connection terminated|not queryable|connection ended/i.test(e.message))
     e.code = '08006';
+  // disk_full: the statement rolled back whole; it is the server's disk, not the request (507, not 500).
+  if (e instanceof Error && e.code === '53100')
+    return new StorageFullError(
+      `the PostgreSQL server's disk is full (SQLSTATE 53100: ${e.message}); nothing of this request was stored, and writes work again once space is freed there`,
+      err,
+    );
   return err;
 }
 
