@@ -55,6 +55,15 @@ table expectations
   missed_due_at timestamp with time zone
   next_missed_at timestamp with time zone
 
+table run_rollups
+  namespace text not null
+  hour timestamp with time zone not null
+  job text not null
+  status text not null
+  bin smallint not null
+  shard smallint not null
+  n integer not null
+
 table runledger_migrations
   id integer not null
   name text not null
@@ -170,6 +179,7 @@ expectations.expectations_check: CHECK (((every_s IS NULL) <> (cron IS NULL)))
 expectations.expectations_every_s_check: CHECK ((every_s > 0))
 expectations.expectations_grace_s_check: CHECK ((grace_s >= 0))
 expectations.expectations_pkey: PRIMARY KEY (namespace, job)
+run_rollups.run_rollups_pkey: PRIMARY KEY (namespace, hour, job, status, bin, shard)
 runledger_migrations.runledger_migrations_pkey: PRIMARY KEY (id)
 runs.runs_pkey: PRIMARY KEY (namespace, id)
 runs.runs_status_check: CHECK ((status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
@@ -191,6 +201,7 @@ CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)
 CREATE UNIQUE INDEX events_pkey ON events USING btree (namespace, run_id, seq)
 CREATE UNIQUE INDEX expectations_pkey ON expectations USING btree (namespace, job)
+CREATE UNIQUE INDEX run_rollups_pkey ON run_rollups USING btree (namespace, hour, job, status, bin, shard)
 CREATE UNIQUE INDEX runledger_migrations_pkey ON runledger_migrations USING btree (id)
 CREATE INDEX runs_actor_idx ON runs USING btree (namespace, actor, created_at DESC, id DESC) WHERE (actor IS NOT NULL)
 CREATE INDEX runs_created_idx ON runs USING btree (namespace, created_at DESC, id DESC)
@@ -225,6 +236,12 @@ CREATE TRIGGER checkpoints_immutable BEFORE DELETE OR UPDATE ON checkpoints FOR 
 CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE ON events FOR EACH ROW EXECUTE FUNCTION runledger_refuse_change()
 
 -- functions
+CREATE OR REPLACE FUNCTION runledger_duration_bin(ms double precision)
+ RETURNS smallint
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN (ms IS NULL) THEN '-32768'::integer WHEN (ms <= (0)::double precision) THEN '-1'::integer ELSE ((GREATEST((0)::double precision, ceil((ln(ms) / ln(((1.05)::double precision / (0.95)::double precision))))))::smallint)::integer END
+
 CREATE OR REPLACE FUNCTION runledger_refuse_change()
  RETURNS trigger
  LANGUAGE plpgsql

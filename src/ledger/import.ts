@@ -11,6 +11,7 @@ import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../cor
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema, textProblem } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
 import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
+import { addToRollupsFrom } from './sql/rollups.js';
 import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
@@ -366,6 +367,23 @@ export async function importRuns(
         [ctx.namespace, [...latest.keys()], [...latest.values()]],
       );
     }
+    // Last, as live completions do (sql/rollups.ts: lock order): the runs counted by stats().
+    if (written.length)
+      await q.query(
+        `with imported as (
+         select $1::text as namespace, job, status, created_at, started_at, finished_at
+           from unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
+             as f(job, status, created_at, started_at, finished_at)
+       ) ${addToRollupsFrom('imported')}`,
+        [
+          ctx.namespace,
+          written.map((r) => r.job),
+          written.map((r) => r.status),
+          written.map((r) => r.created_at),
+          written.map((r) => r.started_at),
+          written.map((r) => r.finished_at),
+        ],
+      );
   };
 
   /**

@@ -12,6 +12,7 @@ import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
 import { renewedAt } from './fragments.js';
+import { addToRollupsFrom } from './rollups.js';
 import { touchJobScheduleFrom, touchScheduleFrom, upsertSubjectStatusFrom } from './subjectStatus.js';
 
 export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
@@ -96,6 +97,8 @@ function transitionSql(kind: TransitionKind): string {
            jsonb_build_object('job', job, 'subject', subject, 'previousStatus', previous_status, 'status', status, 'runId', run_id)
       from subject where run_id = $2 and previous_status is distinct from status
   ) c`)})`;
+  // The finished run is counted in the rollups stats() reads, last (sql/rollups.ts: lock order).
+  const rollup = `, roll as (${addToRollupsFrom('upd')})`;
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
   const guard = kind === 'timeout' ? `and ${renewedAt('r')} = p.renewed` : '';
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
@@ -113,7 +116,7 @@ with p as (
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
   select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
-)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}` : ''}${
+)${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}${rollup}` : ''}${
     kind === 'start'
       ? `, due as (${touchScheduleFrom('upd', '$5::timestamptz')}), job_due as (${touchJobScheduleFrom('upd', '$5::timestamptz')})`
       : ''
