@@ -24,10 +24,11 @@ import type { Settings } from './lib/harness.js';
 import type { BenchModule, ModuleResult } from './lib/module.js';
 import { dropSchemas } from './lib/postgres.js';
 import { describeSettings, keyValues, machine, resultTable } from './lib/report.js';
+import { scale } from './scale.js';
 import { soak } from './soak.js';
 
 // One module per family of measurements (bench/<name>/index.ts), selected by name.
-const MODULES: BenchModule[] = [core, http, imports, soak];
+const MODULES: BenchModule[] = [core, http, imports, soak, scale];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

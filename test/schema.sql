@@ -55,9 +55,18 @@ table expectations
   missed_due_at timestamp with time zone
   next_missed_at timestamp with time zone
 
-table run_rollups
+table run_rollups_day
   namespace text not null
-  hour timestamp with time zone not null
+  start timestamp with time zone not null
+  job text not null
+  status text not null
+  bin smallint not null
+  shard smallint not null
+  n integer not null
+
+table run_rollups_hour
+  namespace text not null
+  start timestamp with time zone not null
   job text not null
   status text not null
   bin smallint not null
@@ -179,7 +188,8 @@ expectations.expectations_check: CHECK (((every_s IS NULL) <> (cron IS NULL)))
 expectations.expectations_every_s_check: CHECK ((every_s > 0))
 expectations.expectations_grace_s_check: CHECK ((grace_s >= 0))
 expectations.expectations_pkey: PRIMARY KEY (namespace, job)
-run_rollups.run_rollups_pkey: PRIMARY KEY (namespace, hour, job, status, bin, shard)
+run_rollups_day.run_rollups_day_pkey: PRIMARY KEY (namespace, start, job, status, bin, shard)
+run_rollups_hour.run_rollups_hour_pkey: PRIMARY KEY (namespace, start, job, status, bin, shard)
 runledger_migrations.runledger_migrations_pkey: PRIMARY KEY (id)
 runs.runs_pkey: PRIMARY KEY (namespace, id)
 runs.runs_status_check: CHECK ((status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
@@ -201,7 +211,11 @@ CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)
 CREATE UNIQUE INDEX events_pkey ON events USING btree (namespace, run_id, seq)
 CREATE UNIQUE INDEX expectations_pkey ON expectations USING btree (namespace, job)
-CREATE UNIQUE INDEX run_rollups_pkey ON run_rollups USING btree (namespace, hour, job, status, bin, shard)
+CREATE INDEX run_rollups_day_fold_idx ON run_rollups_day USING btree (start) WHERE (shard <> 0)
+CREATE UNIQUE INDEX run_rollups_day_pkey ON run_rollups_day USING btree (namespace, start, job, status, bin, shard)
+CREATE INDEX run_rollups_day_start_idx ON run_rollups_day USING btree (start) WHERE (shard <> 0)
+CREATE INDEX run_rollups_hour_fold_idx ON run_rollups_hour USING btree (start) WHERE (shard <> 0)
+CREATE UNIQUE INDEX run_rollups_hour_pkey ON run_rollups_hour USING btree (namespace, start, job, status, bin, shard)
 CREATE UNIQUE INDEX runledger_migrations_pkey ON runledger_migrations USING btree (id)
 CREATE INDEX runs_actor_idx ON runs USING btree (namespace, actor, created_at DESC, id DESC) WHERE (actor IS NOT NULL)
 CREATE INDEX runs_created_idx ON runs USING btree (namespace, created_at DESC, id DESC)

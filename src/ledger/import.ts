@@ -11,7 +11,7 @@ import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../cor
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema, textProblem } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
 import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
-import { addToRollupsFrom } from './sql/rollups.js';
+import { rollupCtesFrom } from './sql/rollups.js';
 import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
@@ -374,7 +374,8 @@ export async function importRuns(
          select $1::text as namespace, job, status, created_at, started_at, finished_at
            from unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
              as f(job, status, created_at, started_at, finished_at)
-       ) ${addToRollupsFrom('imported')}`,
+       ), ${rollupCtesFrom('imported')}
+       select 1`,
         [
           ctx.namespace,
           written.map((r) => r.job),

@@ -11,6 +11,7 @@ import type { ChangeNotice, LedgerContext } from './context.js';
 import { RUN_COLUMNS } from './rows.js';
 import { insertChangesFrom, runChangeJson } from './sql/changes.js';
 import { leasePassed, LIVE_SQL, RENEWABLE_SQL, renewedAt } from './sql/fragments.js';
+import { foldRollupsSql, ROLLUP_PERIODS } from './sql/rollups.js';
 import { transition } from './transition.js';
 
 const BATCH = 500;
@@ -64,5 +65,9 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
     return { acquired: true, suspected: suspected.rows.map((r) => ({ namespace: r.namespace, id: r.id })), timedOut };
   });
   for (const notice of held) ctx.changes.emit('change', notice);
+  // The stats rollups' shards of past hours and days, folded into one row per key (so that
+  // what stats() sums does not grow with concurrency). Its own statements, after the
+  // reaper's transaction: they lock rollup rows only.
+  if (result.acquired) for (const period of ROLLUP_PERIODS) await ctx.db.query(foldRollupsSql(period), [now]);
   return result;
 }

@@ -4,8 +4,8 @@
  * Hour and day buckets are answered from the rollups (migration 0004, sql/rollups.ts), so a
  * query reads a number of rows bounded by the hours, jobs and duration bins in its range,
  * not by the runs in it; live runs, which the rollups do not hold yet, are counted from the
- * runs table (runs_live_idx). Rollups count runs by the hour they were created in, so such a
- * range is widened to whole hours (the result's from and to say which). Counts are exact;
+ * runs table (runs_live_idx). Rollups count runs by the hour (and day) they were created in, so such a
+ * range is widened to whole buckets (the result's from and to say which). Counts are exact;
  * percentiles are exact when the range holds at most EXACT_UP_TO runs (they are then computed
  * from the runs themselves) and otherwise within ROLLUP_ACCURACY (5%) of the exact value.
  * Minute buckets (at most 2000 of them) are always computed from the runs.
@@ -15,11 +15,10 @@ import type { RunStatus, StatsQuery, StatsResult } from '../core/types.js';
 import { parseInput, statsSchema } from '../core/validation.js';
 import type { LedgerContext } from './context.js';
 import { LIVE_SQL } from './sql/fragments.js';
-import { binValue, NO_DURATION_BIN } from './sql/rollups.js';
+import { binValue, NO_DURATION_BIN, type RollupPeriod } from './sql/rollups.js';
 
 const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 const MAX_BUCKETS = 2000;
-const HOUR = BUCKET_MS.hour;
 /** Up to this many runs in the range, percentiles come from the runs themselves (exact, and cheap). */
 export const EXACT_UP_TO = 1000;
 
@@ -42,9 +41,10 @@ export async function stats(ctx: LedgerContext, raw: StatsQuery = {}): Promise<S
   }
   const job = q.job ?? null;
   if (bucket === 'minute') return exactStats(ctx, { from, to, bucket, job });
+  const unit = BUCKET_MS[bucket];
   const range = {
-    from: new Date(Math.floor(from.getTime() / HOUR) * HOUR),
-    to: new Date(Math.ceil(to.getTime() / HOUR) * HOUR),
+    from: new Date(Math.floor(from.getTime() / unit) * unit),
+    to: new Date(Math.ceil(to.getTime() / unit) * unit),
     bucket,
     job,
   };
@@ -103,13 +103,13 @@ async function exactStats(ctx: LedgerContext, r: Range): Promise<StatsResult> {
 const QUANTILES = [0.5, 0.95] as const;
 const orderStatistic = (q: number, side: 'floor' | 'ceil') => `min(bin) filter (where cum > ${side}(${q} * (total - 1)))`;
 
-// One statement, one scan of the rollups: the CTE `k` (read more than once, so materialized)
-// sums the shards, and the rest is done on its rows.
-const rollupSql = `
+// One statement, one scan of the rollups of the bucket's period: the CTE `k` (read more than
+// once, so materialized) sums the shards, and the rest is done on its rows.
+const rollupSql = (period: RollupPeriod) => `
 with k as (
-  select date_trunc($4::text, hour, 'UTC') as start, job, status, bin, sum(n)::bigint as n
-    from run_rollups
-   where namespace = $1 and hour >= $2 and hour < $3 and ($5::text is null or job = $5)
+  select start, job, status, bin, sum(n)::bigint as n
+    from run_rollups_${period}
+   where namespace = $1 and start >= $2 and start < $3 and ($5::text is null or job = $5)
    group by 1, 2, 3, 4
 ), live as (
   select date_trunc($4::text, created_at, 'UTC') as start, job, status, count(*)::bigint as n
@@ -153,7 +153,7 @@ async function rollupStats(ctx: LedgerContext, r: Range): Promise<{ runs: number
     counts: [string, RunStatus, number][];
     jobs: [string, number][];
     percentiles: PercentileRow[];
-  }>(rollupSql, [ctx.namespace, r.from, r.to, r.bucket, r.job]);
+  }>(rollupSql(r.bucket as RollupPeriod), [ctx.namespace, r.from, r.to, r.bucket, r.job]);
   const { counts, jobs, percentiles } = rows[0]!;
   const iso = (t: string) => new Date(t).toISOString();
   const buckets = new Map<string, StatsResult['buckets'][number]>();

@@ -128,4 +128,11 @@ describe('stats from rollups', () => {
     expect(s.from).toBe(from);
     compare(s, runs, HOUR);
   });
+
+  it('the reaper folds the shards of past periods, and the answers stay the same', async () => {
+    const before = await ledger.stats({ from, to, bucket: 'hour' });
+    await ledger.reap();
+    expect(await ledger.stats({ from, to, bucket: 'hour' })).toEqual(before);
+    compare(await ledger.stats({ from, to, bucket: 'day' }), runs, 24 * HOUR);
+  });
 });

@@ -22,16 +22,37 @@ export const NO_DURATION_BIN = -32768;
 
 const TERMINAL_SQL = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 
-export const addToRollupsFrom = (source: string) => `
-  insert into run_rollups as k (namespace, hour, job, status, bin, shard, n)
-  select namespace, date_trunc('hour', created_at, 'UTC'), job, status,
+export const ROLLUP_PERIODS = ['hour', 'day'] as const;
+export type RollupPeriod = (typeof ROLLUP_PERIODS)[number];
+
+/** CTEs `rollup_hour` and `rollup_day` (hour first, in every statement: lock order) adding `source`'s finished runs. */
+export const rollupCtesFrom = (source: string) =>
+  ROLLUP_PERIODS.map(
+    (period) => `rollup_${period} as (
+  insert into run_rollups_${period} as k (namespace, start, job, status, bin, shard, n)
+  select namespace, date_trunc('${period}', created_at, 'UTC'), job, status,
          runledger_duration_bin(extract(epoch from (finished_at - started_at))::float8 * 1000),
          floor(random() * ${ROLLUP_SHARDS})::smallint, count(*)::int
     from ${source}
    where status in ${TERMINAL_SQL}
    group by 1, 2, 3, 4, 5
    order by 1, 2, 3, 4, 5
-  on conflict (namespace, hour, job, status, bin, shard) do update set n = k.n + excluded.n`;
+  on conflict (namespace, start, job, status, bin, shard) do update set n = k.n + excluded.n)`,
+  ).join(',\n');
+
+/**
+ * Folds the shards of the periods before `now` into shard 0 (the reaper does it), one
+ * statement per table: the rows are deleted and their sums added in one step, so a read
+ * never sees them twice or not at all, and two folds at once cannot count a row twice.
+ */
+export const foldRollupsSql = (period: RollupPeriod) => `
+with moved as (
+  delete from run_rollups_${period} where shard <> 0 and start < date_trunc('${period}', $1::timestamptz, 'UTC')
+  returning namespace, start, job, status, bin, n
+)
+insert into run_rollups_${period} as k (namespace, start, job, status, bin, shard, n)
+select namespace, start, job, status, bin, 0, sum(n)::int from moved group by 1, 2, 3, 4, 5 order by 1, 2, 3, 4, 5
+on conflict (namespace, start, job, status, bin, shard) do update set n = k.n + excluded.n`;
 
 /** The duration a bin stands for, in ms (null for the no-duration bin). */
 export function binValue(bin: number): number | null {

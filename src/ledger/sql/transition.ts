@@ -12,7 +12,7 @@ import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
 import { renewedAt } from './fragments.js';
-import { addToRollupsFrom } from './rollups.js';
+import { rollupCtesFrom } from './rollups.js';
 import { touchJobScheduleFrom, touchScheduleFrom, upsertSubjectStatusFrom } from './subjectStatus.js';
 
 export type TransitionKind = 'start' | 'complete' | 'fail' | 'cancel' | 'retry' | 'timeout';
@@ -98,7 +98,7 @@ function transitionSql(kind: TransitionKind): string {
       from subject where run_id = $2 and previous_status is distinct from status
   ) c`)})`;
   // The finished run is counted in the rollups stats() reads, last (sql/rollups.ts: lock order).
-  const rollup = `, roll as (${addToRollupsFrom('upd')})`;
+  const rollup = `, ${rollupCtesFrom('upd')}`;
   // The reaper's update holds only if the run was not renewed since it looked (invariant 7).
   const guard = kind === 'timeout' ? `and ${renewedAt('r')} = p.renewed` : '';
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
