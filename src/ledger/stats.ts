@@ -116,8 +116,6 @@ with k as (
     from runs
    where namespace = $1 and status in ${LIVE_SQL} and created_at >= $2 and created_at < $3 and ($5::text is null or job = $5)
    group by 1, 2, 3
-), every as (
-  select start, job, status, n from k union all select start, job, status, n from live
 ), h as (
   select start, null::text as job, bin, sum(n) as n from k where bin <> ${NO_DURATION_BIN} group by start, bin
   union all
@@ -130,9 +128,9 @@ with k as (
     from c group by start, job
 )
 select (select coalesce(json_agg(json_build_array(start, status, n) order by start, status), '[]') from
-          (select start, status, sum(n) as n from every group by 1, 2) s) as counts,
+          (select start, status, sum(n) as n from (select start, status, n from k union all select start, status, n from live) e group by 1, 2) s) as counts,
        (select coalesce(json_agg(json_build_array(job, n) order by job), '[]') from
-          (select job, sum(n) as n from every group by 1) j) as jobs,
+          (select job, sum(n) as n from (select job, n from k union all select job, n from live) e group by 1) j) as jobs,
        (select coalesce(json_agg(json_build_array(start, job, total, ${QUANTILES.flatMap((_, i) => [`b${2 * i}`, `b${2 * i + 1}`]).join(', ')})), '[]') from p) as percentiles`;
 
 type PercentileRow = [string | null, string | null, number, ...(number | null)[]];
