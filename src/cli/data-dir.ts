@@ -5,7 +5,7 @@
  * by the command — and it says so on stderr, with the path.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export const DATA_DIR_NAME = '.runledger';
 
@@ -20,10 +20,16 @@ export function findDataDir(from: string = process.cwd()): string | null {
   }
 }
 
-/** Tells the user a new ledger is being created (a command run from the wrong folder would otherwise just look empty). */
+/**
+ * Tells the user a new ledger is being created where nothing was (a command run from the
+ * wrong folder would otherwise just look empty). A folder made for it on purpose, even
+ * empty, is not news.
+ */
 export function announceNewDataDir(dir: string): void {
-  if (dir.startsWith('memory://') || existsSync(join(dir, 'PG_VERSION'))) return;
+  if (dir.startsWith('memory://') || existsSync(dir)) return;
+  const where = resolve(dir);
+  const found = basename(where) === DATA_DIR_NAME ? `commands run in ${dirname(where)} or below find it; ` : '';
   process.stderr.write(
-    `runledger: creating a new embedded ledger at ${resolve(dir)} (commands run in ${dirname(resolve(dir))} or below find it; elsewhere pass --data-dir or set RUNLEDGER_DATA_DIR)\n`,
+    `runledger: creating a new embedded ledger at ${where} (${found}elsewhere pass --data-dir or set RUNLEDGER_DATA_DIR)\n`,
   );
 }
