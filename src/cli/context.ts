@@ -17,6 +17,8 @@ export interface GlobalOptions {
   token?: string;
   namespace: string;
   schema?: string;
+  /** false with --no-prepared-statements; otherwise the environment (RUNLEDGER_PREPARED_STATEMENTS) decides. */
+  preparedStatements: boolean;
 }
 
 export function rootOf(cmd: Command): Command {
@@ -54,7 +56,8 @@ export function targetOptions(cmd: Command): TargetOptions {
   }
   const base = { token: o.token || undefined, namespace: o.namespace, schema: o.schema };
   if (choice === 'server') return { ...base, server: o.server };
-  if (choice === 'databaseUrl') return { ...base, databaseUrl: o.databaseUrl };
+  if (choice === 'databaseUrl')
+    return { ...base, databaseUrl: o.databaseUrl, ...(o.preparedStatements === false ? { preparedStatements: false } : {}) };
   return { ...base, dataDir: o.dataDir ?? findDataDir() ?? DATA_DIR_NAME };
 }
 

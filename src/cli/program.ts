@@ -16,6 +16,12 @@ export function buildProgram(): Command {
       ).env('RUNLEDGER_DATA_DIR'),
     )
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string instead of the data directory').env('DATABASE_URL'))
+    .addOption(
+      new Option(
+        '--no-prepared-statements',
+        'PostgreSQL: do not prepare statements (behind PgBouncer before 1.21 in transaction mode; also RUNLEDGER_PREPARED_STATEMENTS=off)',
+      ),
+    )
     .addOption(new Option('--server <url>', 'talk to a runledger server over HTTP').env('RUNLEDGER_SERVER'))
     .addOption(new Option('--token <token>', 'bearer token for --server').env('RUNLEDGER_TOKEN'))
     .addOption(new Option('--namespace <name>', 'namespace to address').env('RUNLEDGER_NAMESPACE').default('default'))

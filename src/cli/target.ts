@@ -26,6 +26,8 @@ export interface TargetOptions {
   schema?: string;
   /** PostgreSQL pool size (default 4: a CLI command needs few connections). */
   poolSize?: number;
+  /** PostgreSQL: false turns prepared statements off (--no-prepared-statements). */
+  preparedStatements?: boolean;
 }
 
 export type TargetInfo =
@@ -74,6 +76,8 @@ export async function openDirect(
       poolSize: opts.poolSize ?? 4,
       migrate: opts.migrate,
       maxFutureSkewS: opts.maxFutureSkewS,
+      preparedStatements: opts.preparedStatements,
+      onWarning: (message) => process.stderr.write(`runledger: warning: ${message}\n`),
     });
   }
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;

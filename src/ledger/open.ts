@@ -26,8 +26,15 @@ export interface OpenLedgerOptions {
   migrate?: boolean;
   /** PostgreSQL pool size (default 20). */
   poolSize?: number;
-  /** PostgreSQL: prepare hot statements once per connection (default true); false behind PgBouncer < 1.21 in transaction mode. */
+  /**
+   * PostgreSQL: prepare hot statements once per connection (default true, or the
+   * RUNLEDGER_PREPARED_STATEMENTS environment variable: on/off). Behind a pooler in
+   * transaction mode that cannot keep them (PgBouncer before 1.21) they are turned off by
+   * themselves at the first sign of it, with a warning; `false` starts that way.
+   */
   preparedStatements?: boolean;
+  /** Where the ledger reports what an operator should know but that is no error (default: process.emitWarning). */
+  onWarning?: (message: string) => void;
   /** PostgreSQL: seconds after which an idle pooled connection is replaced, renewing its cached plans (default 10; 0: never). */
   connectionLifetimeS?: number;
   /**
@@ -55,6 +62,16 @@ export interface OpenedLedger extends SqlLedger {
   readonly dataDirLock?: DataDirLock;
 }
 
+/** RUNLEDGER_PREPARED_STATEMENTS: on/off (also true/false, 1/0); unset means on. */
+function preparedStatementsFromEnv(): boolean | undefined {
+  const raw = process.env.RUNLEDGER_PREPARED_STATEMENTS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const v = raw.trim().toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(v)) return true;
+  if (['off', 'false', '0', 'no'].includes(v)) return false;
+  throw new ConfigurationError(`RUNLEDGER_PREPARED_STATEMENTS must be on or off (also true/false, 1/0); got ${JSON.stringify(raw)}`);
+}
+
 /**
  * Opens a ledger.
  * @example
@@ -72,13 +89,15 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     if (!/^postgres(ql)?:\/\//.test(url))
       throw new ConfigurationError(`database url must start with postgres:// or postgresql://; got ${JSON.stringify(redactUrl(url))}`);
     location = redactUrl(url);
+    const preparedStatements = opts.preparedStatements ?? preparedStatementsFromEnv();
     let opened: Database | undefined;
     try {
       opened = await openPgDatabase({
         url,
         schema: opts.schema,
         max: opts.poolSize,
-        preparedStatements: opts.preparedStatements,
+        preparedStatements,
+        onWarning: opts.onWarning ?? ((message) => process.emitWarning(message, 'RunledgerWarning')),
         connectionLifetimeS: opts.connectionLifetimeS,
       });
       await opened.query('select 1');

@@ -7,7 +7,7 @@
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
 
 import { VERSION } from '../core/version.js';
 import type { ChangeNotice } from '../ledger/context.js';
@@ -103,7 +103,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     throw new RangeError(`requestTimeoutMs must be a whole number of ms ≥ 0; got ${JSON.stringify(opts.requestTimeoutMs)}`);
   const app = Fastify({
     logger: opts.logger ?? false,
-    disableRequestLogging: opts.logRequests === false,
+    logController: new LogController({ disableRequestLogging: opts.logRequests === false }),
     bodyLimit,
     requestTimeout,
     // Node checks request deadlines every connectionsCheckingInterval (30 s by default):

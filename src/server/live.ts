@@ -24,6 +24,8 @@ export const NOTIFY_CHANNEL = 'runledger_changes';
 const MAX_PAYLOAD = 7000;
 /** Changes made within this window share one NOTIFY: a little latency for other servers' tails. */
 export const NOTIFY_COALESCE_MS = 25;
+/** How long LISTEN's own test notice may take to come back before the server warns that it does not. */
+const PROBE_TIMEOUT_MS = 3000;
 
 interface Payload {
   /** Schema: one database may hold several ledgers (tests use a schema each). */
@@ -31,7 +33,9 @@ interface Payload {
   /** Sending server instance: a server ignores its own notices (it saw them in process). */
   o: string;
   /** [namespace, runId] pairs. */
-  c: [string, string][];
+  c?: [string, string][];
+  /** A probe: the sender's test that notices reach its LISTEN (not so behind a transaction pooler). */
+  p?: string;
 }
 
 const keyOf = (namespace: string, runId: string) => `${namespace}\u0000${runId}`;
@@ -76,6 +80,7 @@ export class ChangeHub {
   private pending = new Map<string, [string, string]>();
   private sending: Promise<void> | null = null;
   private closed = false;
+  private probe: { nonce: string; arrived(): void } | null = null;
   private readonly notify: boolean;
 
   constructor(
@@ -138,7 +143,10 @@ export class ChangeHub {
         this.schema ??= await this.currentSchema();
         const unlisten = await this.ledger.database.listen(NOTIFY_CHANNEL, (text) => this.onNotify(text));
         if (this.closed) await unlisten();
-        else this.unlisten = unlisten;
+        else {
+          this.unlisten = unlisten;
+          void this.probeDelivery();
+        }
       } catch (err) {
         this.log.warn({ err }, 'live tail: LISTEN failed; streams fall back to their periodic re-check');
         // Try again at a later subscription.
@@ -146,6 +154,38 @@ export class ChangeHub {
       }
     })();
     return this.listening;
+  }
+
+  /**
+   * LISTEN succeeds behind a pooler in transaction mode (PgBouncer), but the notices then
+   * go to whichever client holds the server connection next, not to us. Send ourselves
+   * one; if it does not come back, say so: other servers' changes reach this server's
+   * streams only at their periodic re-check.
+   */
+  private async probeDelivery(): Promise<void> {
+    const nonce = randomBytes(8).toString('hex');
+    const arrived = new Promise<boolean>((resolve) => {
+      this.probe = { nonce, arrived: () => resolve(true) };
+      setTimeout(() => resolve(false), PROBE_TIMEOUT_MS).unref();
+    });
+    try {
+      await this.ledger.database.query('select pg_notify($1, $2)', [
+        NOTIFY_CHANNEL,
+        JSON.stringify({ s: this.schema!, o: this.instance, p: nonce } satisfies Payload),
+      ]);
+    } catch {
+      this.probe = null;
+      return;
+    }
+    const ok = await arrived;
+    this.probe = null;
+    if (!ok && !this.closed)
+      this.log.warn(
+        { channel: NOTIFY_CHANNEL, waitedMs: PROBE_TIMEOUT_MS },
+        'live tail: LISTEN is in place but its own test notice never arrived (a pooler in transaction mode, such as PgBouncer, ' +
+          'does not pass notices on): live tails and change streams see changes made through other servers only at their ' +
+          'periodic re-check, every few seconds; point this server at PostgreSQL directly or through a session-mode pool for instant ones',
+      );
   }
 
   private async currentSchema(): Promise<string> {
@@ -158,6 +198,10 @@ export class ChangeHub {
     try {
       payload = JSON.parse(text) as Payload;
     } catch {
+      return;
+    }
+    if (payload.p !== undefined) {
+      if (payload.p === this.probe?.nonce) this.probe.arrived();
       return;
     }
     if (payload.o === this.instance || payload.s !== this.schema || !Array.isArray(payload.c)) return;

@@ -27,6 +27,11 @@ export interface PgOptions {
    * Turn off behind a pooler in transaction mode that cannot keep them (PgBouncer < 1.21).
    */
   preparedStatements?: boolean;
+  /**
+   * Called once when the adapter finds itself behind a pooler that does not keep prepared
+   * statements and turns them off by itself (see `isPoolerPreparedError`).
+   */
+  onWarning?: (message: string) => void;
   /** Seconds after which an idle connection is replaced by a new one (default 10; 0: never). */
   connectionLifetimeS?: number;
 }
@@ -51,6 +56,17 @@ function withConnectionCode(err: unknown): unknown {
       err,
     );
   return err;
+}
+
+/**
+ * A transaction pooler (PgBouncer < 1.21 in transaction mode) hands each transaction a
+ * different server connection, so a statement prepared on one is either missing on the
+ * next (26000) or there already under the same name (42P05). Both fail at parse time,
+ * before the statement ran, so the call can be repeated unprepared.
+ */
+function isPoolerPreparedError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return (e?.code === '42P05' || e?.code === '26000') && typeof e.message === 'string' && e.message.includes('"rl_');
 }
 
 const names = new Map<string, string>();
@@ -97,16 +113,66 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     }
   }
 
-  const prepare = opts.preparedStatements !== false;
+  let prepare = opts.preparedStatements !== false;
   const statement = (sql: string, params?: unknown[]): pg.QueryConfig =>
     prepare && isPrepared(sql) ? { name: statementName(sql), text: sql, values: params } : { text: sql, values: params };
+  /** True when `err` shows a transaction pooler: prepared statements are off from now on, and the caller repeats its call once. */
+  const fallBackFromPrepared = (err: unknown): boolean => {
+    if (!isPoolerPreparedError(err)) return false;
+    if (prepare) {
+      prepare = false;
+      opts.onWarning?.(
+        `prepared statements do not survive between transactions on ${redactUrl(opts.url)} (a pooler in transaction mode, ` +
+          `such as PgBouncer before 1.21): runledger turned them off and goes on without them; set ` +
+          `RUNLEDGER_PREPARED_STATEMENTS=off (or pass --no-prepared-statements) to start that way`,
+      );
+    }
+    return true;
+  };
 
   const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await pool.query(statement(sql, params));
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      } catch (err) {
+        if (attempt === 1 && fallBackFromPrepared(err)) continue;
+        throw withConnectionCode(err);
+      }
+    }
+  };
+
+  const transaction = async <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    // A checked-out client has no pool listener: a connection lost between two queries
+    // (database restart) would otherwise be an unhandled 'error' that kills the process.
+    let broken = false;
+    const onLost = () => (broken = true);
+    client.on('error', onLost);
+    const tx: Queryable = {
+      async query<R>(sql: string, params?: unknown[]) {
+        const res = await client.query(statement(sql, params));
+        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      },
+      async exec(sql) {
+        await client.query(sql);
+      },
+    };
     try {
-      const res = await pool.query(statement(sql, params));
-      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+      await client.query('begin');
+      const result = await fn(tx);
+      await client.query('commit');
+      return result;
     } catch (err) {
+      try {
+        await client.query('rollback');
+      } catch {
+        broken = true;
+      }
       throw withConnectionCode(err);
+    } finally {
+      client.off('error', onLost);
+      client.release(broken);
     }
   };
 
@@ -117,36 +183,12 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
       await pool.query(sql);
     },
     async withTransaction(fn) {
-      const client = await pool.connect();
-      // A checked-out client has no pool listener: a connection lost between two queries
-      // (database restart) would otherwise be an unhandled 'error' that kills the process.
-      let broken = false;
-      const onLost = () => (broken = true);
-      client.on('error', onLost);
-      const tx: Queryable = {
-        async query<R>(sql: string, params?: unknown[]) {
-          const res = await client.query(statement(sql, params));
-          return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
-        },
-        async exec(sql) {
-          await client.query(sql);
-        },
-      };
       try {
-        await client.query('begin');
-        const result = await fn(tx);
-        await client.query('commit');
-        return result;
+        return await transaction(fn);
       } catch (err) {
-        try {
-          await client.query('rollback');
-        } catch {
-          broken = true;
-        }
-        throw withConnectionCode(err);
-      } finally {
-        client.off('error', onLost);
-        client.release(broken);
+        // The transaction rolled back whole; the callbacks only touch the database, so once more unprepared.
+        if (fallBackFromPrepared(err)) return transaction(fn);
+        throw err;
       }
     },
     async listen(channel, onPayload) {

@@ -5,9 +5,9 @@
  * fault test ends with (nothing acknowledged lost, nothing duplicated, chains verify,
  * no run half-completed).
  */
-import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -305,6 +305,90 @@ export function createThrowawayCluster(port: number): ThrowawayCluster {
       } catch {
         // not running
       }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const PGBOUNCER_BIN = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'];
+
+/** Why a PgBouncer cannot be started here, or null when it can. */
+export function pgBouncerUnavailable(): string | null {
+  if (!PGBOUNCER_BIN.some((b) => existsSync(b))) return 'pgbouncer not installed (apt-get install pgbouncer)';
+  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0)
+    return 'pgbouncer refuses root, and there is no postgres user';
+  return null;
+}
+
+export interface PgBouncer {
+  url: string;
+  /** The pooler's log (for failure messages). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a PgBouncer of its own (own directory, own port) in transaction pooling mode in
+ * front of `database` on the PostgreSQL server at `upstream` (trust auth). As root it runs
+ * as the postgres user: pgbouncer refuses to run as root.
+ */
+export async function startPgBouncer(upstream: string, database: string, port: number, poolSize = 6): Promise<PgBouncer> {
+  const bin = PGBOUNCER_BIN.find((b) => existsSync(b))!;
+  const u = new URL(upstream);
+  const dir = mkdtempSync(join(tmpdir(), 'runledger-pgbouncer-'));
+  const user = decodeURIComponent(u.username || 'postgres');
+  writeFileSync(join(dir, 'users.txt'), `"${user}" ""\n`);
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `${database} = host=${u.hostname} port=${u.port || 5432} dbname=${database}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'users.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${poolSize}`,
+      'max_client_conn = 500',
+      `logfile = ${join(dir, 'pgbouncer.log')}`,
+      '',
+    ].join('\n'),
+  );
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    for (const f of ['', 'users.txt', 'pgbouncer.ini']) chownSync(join(dir, f), uid, gid);
+  }
+  const child = asRoot
+    ? spawn('runuser', ['-u', 'postgres', '--', bin, join(dir, 'pgbouncer.ini')], { stdio: 'pipe' })
+    : spawn(bin, [join(dir, 'pgbouncer.ini')], { stdio: 'pipe' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const log = () => (existsSync(join(dir, 'pgbouncer.log')) ? readFileSync(join(dir, 'pgbouncer.log'), 'utf8') : '(no log)');
+  const url = `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}):\n${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`pgbouncer did not listen on port ${port} within 15 s:\n${log()}`);
+    await sleep(100);
+  }
+  return {
+    url,
+    log,
+    async stop() {
+      // runuser passes SIGTERM on to pgbouncer.
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
