@@ -45,6 +45,7 @@ function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.Proces
     'RUNLEDGER_SCHEMA',
     'RUNLEDGER_RUN_ID',
     'RUNLEDGER_DATA_DIR',
+    'RUNLEDGER_PREPARED_STATEMENTS',
   ])
     delete env[k];
   for (const [k, v] of Object.entries(extra)) {

@@ -108,6 +108,12 @@ describe('CLI errors and exit codes', { timeout: 240_000 }, () => {
     expect(scheme.code).toBe(2);
     expect(scheme.stderr).toBe('error: database url must start with postgres:// or postgresql://; got "mysql://app@db/runs"\n');
 
+    const prepared = await runCli(['runs', 'ls'], {
+      env: { DATABASE_URL: 'postgres://app@127.0.0.1:1/runs', RUNLEDGER_PREPARED_STATEMENTS: 'sometimes' },
+    });
+    expect(prepared.code).toBe(2);
+    expect(prepared.stderr).toBe('error: RUNLEDGER_PREPARED_STATEMENTS must be on or off (also true/false, 1/0); got "sometimes"\n');
+
     const down = await runCli(['--database-url', 'postgres://app:s3cret@127.0.0.1:1/runs', 'runs', 'ls']);
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(/^error: cannot connect to PostgreSQL at postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/runs: .*ECONNREFUSED/);
