@@ -3,7 +3,7 @@
  * output. Its background supervisor and scheduler are off, which only helps it: the loop
  * measures the three calls and nothing else.
  */
-import { PgBoss } from 'pg-boss';
+import PgBoss from 'pg-boss';
 
 import type { Variant } from '../lib/harness.js';
 import { APP_NAME, backendCpu, benchSchema, dropSchema, PG_URL } from '../lib/postgres.js';
