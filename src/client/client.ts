@@ -7,6 +7,7 @@
 import { type ChangePage, type ChangesQuery, changesQuerySchema, parseCursor, type Watcher, type WatchOptions } from '../core/changes.js';
 import { LedgerError, ValidationError } from '../core/errors.js';
 import { newRunId } from '../core/ids.js';
+import { type CreatedToken, type Scope, type TokenInfo } from '../core/tokens.js';
 import { trackRun } from '../core/track.js';
 import type {
   AppendResult,
@@ -114,6 +115,12 @@ export interface RunledgerClient extends Ledger {
    * await client.tail(runId, { onEvent: (e) => console.log(e.seq, e.type) });
    */
   tail(runId: string, opts: TailOptions): Promise<TailResult>;
+  /** Creates a token for this namespace (admin scope); the answer's `token` is shown only now. */
+  createToken(input: { scope: Scope; name?: string }): Promise<CreatedToken>;
+  /** This namespace's tokens, newest first, without secrets (admin scope). */
+  listTokens(): Promise<TokenInfo[]>;
+  /** Revokes one of this namespace's tokens (admin scope); revoking twice is a no-op. */
+  revokeToken(id: string): Promise<TokenInfo>;
 }
 
 const runPath = (id: string, rest = '') => `/v1/runs/${encodeURIComponent(id)}${rest}`;
@@ -348,6 +355,19 @@ class HttpLedger implements RunledgerClient {
     const path = webhookPath(id, '/replay');
     parseInput(replayInputSchema, input);
     return this.send({ method: 'POST', path, body: input, idempotent: true });
+  }
+  /** Creates a token for this namespace (admin scope); the answer's `token` is shown only now. */
+  async createToken(input: { scope: Scope; name?: string }): Promise<CreatedToken> {
+    // Not retried: a lost answer would leave a token nobody saw.
+    return this.send({ method: 'POST', path: '/v1/tokens', body: input, idempotent: false });
+  }
+  /** This namespace's tokens, newest first, without secrets (admin scope). */
+  async listTokens(): Promise<TokenInfo[]> {
+    return (await this.send<{ tokens: TokenInfo[] }>({ method: 'GET', path: '/v1/tokens', idempotent: true })).tokens;
+  }
+  /** Revokes one of this namespace's tokens (admin scope); revoking twice is a no-op. */
+  async revokeToken(id: string): Promise<TokenInfo> {
+    return this.send({ method: 'DELETE', path: `/v1/tokens/${encodeURIComponent(id)}`, idempotent: true });
   }
   async tail(runId: string, opts: TailOptions): Promise<TailResult> {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);

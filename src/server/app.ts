@@ -27,6 +27,7 @@ import { registerOpsRoutes } from './routes/ops.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
 import { registerSubjectRoutes } from './routes/subjects.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
 import { serveWeb } from './static.js';
@@ -268,6 +269,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerExpectationRoutes(app, ledger);
   registerAdminRoutes(app, ledger, metrics);
   registerWebhookRoutes(app, ledger, { allowPrivateTargets: opts.allowPrivateWebhooks });
+  registerTokenRoutes(app, ledger);
   registerOpsRoutes(app, ledger, metrics, { readyTimeoutMs: opts.readyTimeoutMs ?? 2000 });
   if (opts.webRoot) await serveWeb.register(app, opts.webRoot);
 

@@ -10,30 +10,21 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
 import { NotFoundError } from '../core/errors.js';
+import { type CreatedToken, type Scope, SCOPES, type TokenInfo } from '../core/tokens.js';
 import { namespaceSchema, parseInput } from '../core/validation.js';
 import type { Database } from '../store/database.js';
 
-export const SCOPES = ['read', 'write', 'admin'] as const;
+export { SCOPES };
+export type { CreatedToken, Scope, TokenInfo };
 
 /** The token of an `Authorization: Bearer <token>` header, or null when the header is not that. */
 export function bearerToken(header: string | undefined): string | null {
   return (header && /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1]) || null;
 }
-export type Scope = (typeof SCOPES)[number];
 
 /** Whether a token of scope `have` may do what needs scope `need`. */
 export function scopeAllows(have: Scope, need: Scope): boolean {
   return SCOPES.indexOf(have) >= SCOPES.indexOf(need);
-}
-
-export interface TokenInfo {
-  id: string;
-  namespace: string;
-  scope: Scope;
-  name: string | null;
-  createdAt: string;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
 }
 
 interface TokenRow {
@@ -72,10 +63,7 @@ const toInfo = (r: TokenRow): TokenInfo => ({
  * @example
  * const { id, token } = await createToken(ledger.database, { namespace: 'team-a', scope: 'write', name: 'ci' });
  */
-export async function createToken(
-  db: Database,
-  input: { namespace: string; scope: Scope | string; name?: string },
-): Promise<{ id: string; token: string; namespace: string; scope: Scope }> {
+export async function createToken(db: Database, input: { namespace: string; scope: Scope | string; name?: string }): Promise<CreatedToken> {
   const { namespace, scope, name } = parseInput(createSchema, input);
   const id = randomBytes(8).toString('hex');
   const token = `rl_${id}_${randomBytes(32).toString('base64url')}`;
@@ -89,18 +77,28 @@ export async function createToken(
   return { id, token, namespace, scope };
 }
 
-/** Every token (without secrets), newest first. */
-export async function listTokens(db: Database): Promise<TokenInfo[]> {
-  const { rows } = await db.query<TokenRow>(`select * from tokens order by created_at desc, id`);
+/** Every token (without secrets), newest first; only `namespace`'s when given. */
+export async function listTokens(db: Database, opts: { namespace?: string } = {}): Promise<TokenInfo[]> {
+  const { rows } =
+    opts.namespace === undefined
+      ? await db.query<TokenRow>(`select * from tokens order by created_at desc, id`)
+      : await db.query<TokenRow>(`select * from tokens where namespace = $1 order by created_at desc, id`, [opts.namespace]);
   return rows.map(toInfo);
 }
 
-/** Revokes a token at once. Revoking a revoked token is a no-op; an unknown id is `not_found`. */
-export async function revokeToken(db: Database, id: string): Promise<TokenInfo> {
-  const { rows } = await db.query<TokenRow>(`update tokens set revoked_at = coalesce(revoked_at, now()) where id = $1 returning *`, [
-    String(id).replace(/^rl_/, ''),
-  ]);
-  if (!rows[0]) throw new NotFoundError(`token ${JSON.stringify(id)} not found; list tokens with \`runledger tokens ls\``);
+/**
+ * Revokes a token at once. Revoking a revoked token is a no-op; an unknown id (or, with
+ * `namespace`, another namespace's) is `not_found`.
+ */
+export async function revokeToken(db: Database, id: string, opts: { namespace?: string } = {}): Promise<TokenInfo> {
+  const { rows } = await db.query<TokenRow>(
+    `update tokens set revoked_at = coalesce(revoked_at, now()) where id = $1 and ($2::text is null or namespace = $2) returning *`,
+    [String(id).replace(/^rl_/, ''), opts.namespace ?? null],
+  );
+  if (!rows[0]) {
+    const where = opts.namespace === undefined ? '' : ` in namespace ${opts.namespace}`;
+    throw new NotFoundError(`token ${JSON.stringify(id)} not found${where}; list tokens with \`runledger tokens ls\``);
+  }
   return toInfo(rows[0]);
 }
 

@@ -166,4 +166,37 @@ describe('runledger serve', { timeout: 240_000 }, () => {
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toMatch(new RegExp(`^revoked ${tokenId} \\(namespace team-a, scope write\\) at \\S+Z\\n$`));
   });
+
+  it('tokens go through a running server: create, ls and revoke in its namespace; tokens needs an admin token where tokens are required', async () => {
+    type Created = { id: string; token: string; namespace: string; scope: string };
+    const open = await serve();
+    // Through the server that holds the data directory (embedded) or that --server names.
+    const created = await runCli([...open.via, '--namespace', 'team-c', 'tokens', 'create', '--scope', 'admin', '--name', 'ops', '--json']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const admin = JSON.parse(created.stdout) as Created;
+    expect(admin).toMatchObject({ namespace: 'team-c', scope: 'admin' });
+    const listed = JSON.parse((await runCli([...open.via, '--namespace', 'team-c', 'tokens', 'ls', '--json'])).stdout) as { id: string }[];
+    // Only team-c's: the server shows a namespace its own tokens (team-a's from the test above are not there).
+    expect(listed.map((t) => t.id)).toEqual([admin.id]);
+    expect((await open.stop()).code).toBe(0);
+
+    const strict = await serve('--auth', 'required');
+    const teamC = ['--server', strict.url, '--namespace', 'team-c'];
+    const made = await runCli([...teamC, '--token', admin.token, 'tokens', 'create', '--scope', 'write', '--json']);
+    expect(made.code).toBe(0);
+    const writer = JSON.parse(made.stdout) as Created;
+    expect(writer).toMatchObject({ namespace: 'team-c', scope: 'write' });
+    const byWriter = await runCli([...teamC, '--token', writer.token, 'tokens', 'create', '--scope', 'admin']);
+    expect(byWriter.code).toBe(2);
+    expect(byWriter.stderr).toMatch(/admin/);
+    // An admin token of team-c cannot reach team-a's tokens.
+    const foreign = await runCli(['--server', strict.url, '--namespace', 'team-a', '--token', admin.token, 'tokens', 'ls']);
+    expect(foreign.code).toBe(2);
+    const revoked = await runCli([...teamC, '--token', admin.token, 'tokens', 'revoke', writer.id]);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toMatch(new RegExp(`^revoked ${writer.id} \\(namespace team-c, scope write\\) at \\S+Z\\n$`));
+    expect((await runCli([...teamC, '--token', writer.token, 'runs', 'ls'])).code).toBe(2);
+    expect((await strict.stop()).code).toBe(0);
+  });
 });

@@ -95,6 +95,9 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'DELETE', path: '/v1/webhooks/{id}', scope: 'admin' },
   { method: 'GET', path: '/v1/webhooks/{id}/deliveries', scope: 'read', query: ['state', 'limit'] },
   { method: 'POST', path: '/v1/webhooks/{id}/replay', scope: 'admin', body: () => ({ after: '0' }) },
+  { method: 'POST', path: '/v1/tokens', scope: 'admin', body: (n) => ({ scope: 'read', name: `fz-${n}` }) },
+  { method: 'GET', path: '/v1/tokens', scope: 'admin' },
+  { method: 'DELETE', path: '/v1/tokens/{id}', scope: 'admin' },
 ];
 
 /** The /v1 endpoints the server documents, as `METHOD path`. */
