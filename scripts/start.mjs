@@ -26,6 +26,12 @@ if (built < sources) {
   const build = spawnSync(npm, ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
+// The README's commands use the bare `runledger`: say how to get it when it is not on PATH.
+const onPath = (process.env.PATH ?? '').split(process.platform === 'win32' ? ';' : ':').some((d) => d && existsSync(join(d, 'runledger')));
+if (!onPath)
+  process.stderr.write(
+    'runledger: the runledger command is not on your PATH; `npm link` here puts it there (or use `npx runledger …` in this folder)\n',
+  );
 const serve = spawn(process.execPath, [main, 'serve', ...process.argv.slice(2)], { stdio: 'inherit' });
 // Ctrl-C reaches the server from the terminal itself; a SIGTERM sent to this process is passed on.
 process.on('SIGINT', () => {});

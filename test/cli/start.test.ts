@@ -4,7 +4,8 @@
  * (`npm test` builds first, so here the build is fresh; run alone after an edit, it rebuilds.)
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -36,5 +37,34 @@ describe('npm start', { timeout: 300_000 }, () => {
       child.kill('SIGTERM');
     }
     expect(await exited).toBe(0);
+  });
+
+  it('says how to put runledger on PATH while it is not there, and nothing once it is', async () => {
+    const bin = join(store.dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'runledger'), '#!/bin/sh\n', { mode: 0o755 });
+    const base = [dirname(process.execPath), '/usr/bin', '/bin'].join(':');
+    for (const [PATH, hinted] of [
+      [base, true],
+      [`${bin}:${base}`, false],
+    ] as const) {
+      const child = spawn(process.execPath, [join(REPO, 'scripts/start.mjs'), '--port', '0', '--data-dir', join(store.dir, 'data')], {
+        cwd: REPO,
+        env: { ...process.env, PATH },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        await waitForOutput(child, /runledger listening on/);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+      const hint = 'the runledger command is not on your PATH; `npm link` here puts it there';
+      if (hinted) expect(err).toContain(hint);
+      else expect(err).not.toContain(hint);
+    }
   });
 });
