@@ -174,7 +174,62 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     // A malformed external id filter is explained, not sent.
     await page.getByLabel('External id').fill('no-colon');
     await page.getByRole('button', { name: 'Apply' }).click();
-    await poll(() => page.locator('#ext-error').isVisible()).toBe(true);
+    await poll(() => page.locator('#externalId-error').isVisible()).toBe(true);
+  });
+
+  it('searches by id prefix, filters by actor, tag and time range, counts the matches, and keeps every filter in the URL', async () => {
+    const target = await ledger.getRun(demo.runIds.agentMdFailed);
+    await go('#/runs');
+    await page.getByLabel('Search').fill(target.id.slice(0, 13));
+    await page.getByLabel('Search').press('Enter');
+    await poll(() => page.locator('table.runs-table tbody tr').evaluateAll((r) => r.map((x) => x.getAttribute('data-run-id')))).toContain(
+      target.id,
+    );
+    const byPrefix = await ledger.listRuns({ q: target.id.slice(0, 13), withTotal: true, limit: 50 });
+    await poll(() => page.getByTestId('runs-count').innerText()).toContain(`${byPrefix.total} run`);
+
+    // Actor + tag + a time range that holds the tagged run: the answer is exactly what the API says.
+    const tagged = (await ledger.listRuns({ tag: 'team:platform', limit: 1 })).runs[0]!;
+    const after = new Date(Date.parse(tagged.createdAt) - 60_000);
+    const before = new Date(Date.parse(tagged.createdAt) + 60_000);
+    const local = (d: Date) => {
+      const p = (n: number) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    };
+    await go('#/runs');
+    await page.getByLabel('Actor').fill(tagged.actor!);
+    await page.getByLabel('Tag').fill('team:platform');
+    await page.getByLabel('Created after').fill(local(after));
+    await page.getByLabel('Created before').fill(local(before));
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(() => page.evaluate(() => decodeURIComponent(location.hash))).toContain('tag=team:platform');
+    const hash = await page.evaluate(() => location.hash);
+    for (const k of ['actor=', 'createdAfter=', 'createdBefore=']) expect(hash).toContain(k);
+    const expected = await ledger.listRuns({
+      actor: tagged.actor!,
+      tag: 'team:platform',
+      // The inputs keep minutes: the filter is what they show.
+      createdAfter: new Date(Math.floor(after.getTime() / 60_000) * 60_000).toISOString(),
+      createdBefore: new Date(Math.floor(before.getTime() / 60_000) * 60_000).toISOString(),
+      limit: 50,
+    });
+    expect(expected.runs.map((r) => r.id)).toContain(tagged.id);
+    await poll(() => page.locator('table.runs-table tbody tr').evaluateAll((r) => r.map((x) => x.getAttribute('data-run-id')))).toEqual(
+      expected.runs.map((r) => r.id),
+    );
+    await poll(() => page.getByTestId('runs-count').innerText()).toContain(`${expected.runs.length} run`);
+
+    // Reloading the URL restores every field.
+    await page.reload();
+    await poll(() => page.getByLabel('Tag').inputValue()).toBe('team:platform');
+    expect(await page.getByLabel('Actor').inputValue()).toBe(tagged.actor);
+    expect(await page.getByLabel('Created after').inputValue()).toBe(local(after));
+
+    // A tag without a colon is explained, not sent.
+    await page.getByLabel('Tag').fill('platform');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await poll(() => page.locator('#tag-error').isVisible()).toBe(true);
+    await shot(page, 'runs-filtered');
   });
 
   it('shows a run created while the page is open', async () => {

@@ -20,8 +20,44 @@ const POLL_MS = 10_000;
 const POLL_OFFLINE_MS = 4000;
 /** Changes arriving together reload once. */
 const CHANGE_DEBOUNCE_MS = 250;
-const FILTERS = ['job', 'subject', 'status', 'trigger', 'externalId', 'parentId'] as const;
+// Every filter lives in the URL, so a filtered list can be bookmarked and shared.
+const FILTERS = [
+  'q',
+  'job',
+  'subject',
+  'status',
+  'trigger',
+  'actor',
+  'tag',
+  'externalId',
+  'parentId',
+  'createdAfter',
+  'createdBefore',
+] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
+const KEY_VALUE = ['tag', 'externalId'] as const;
+
+/** An ISO time (what the URL and the API carry) as a datetime-local input's value, in the browser's zone. */
+function toLocalInput(iso: string | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+/** A datetime-local value (browser's zone) as an ISO time in UTC, or '' for none. */
+function fromLocalInput(value: string): string {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+/** "1,234 runs match · 50 shown" (the API counts up to a cap: past it, "more than"). */
+function countLine(total: number, capped: boolean, filtered: boolean, shown: number): string {
+  const n = `${capped ? 'more than ' : ''}${total.toLocaleString('en')} run${total === 1 ? '' : 's'}`;
+  const verb = filtered ? (total === 1 && !capped ? ' matches' : ' match') : '';
+  return `${n}${verb} · ${shown} shown`;
+}
 
 function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
   const [draft, setDraft] = useState<Filters>(filters);
@@ -31,9 +67,11 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
     setShownKey(key);
     setDraft(filters);
   }
-  const extBad = Boolean(draft.externalId && !draft.externalId.includes(':'));
-  const field = (name: keyof Filters, label: string, placeholder: string) => (
-    <div className="field">
+  const bad = KEY_VALUE.filter((k) => draft[k] && !draft[k]!.includes(':'));
+  const extBad = bad.includes('externalId');
+  const tagBad = bad.includes('tag');
+  const field = (name: keyof Filters, label: string, placeholder: string, className?: string) => (
+    <div className={className ? `field ${className}` : 'field'}>
       <label htmlFor={`f-${name}`}>{label}</label>
       <input
         id={`f-${name}`}
@@ -41,8 +79,19 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
         placeholder={placeholder}
         spellCheck={false}
         onChange={(e) => setDraft({ ...draft, [name]: e.target.value })}
-        aria-invalid={name === 'externalId' && extBad ? true : undefined}
-        aria-describedby={name === 'externalId' && extBad ? 'ext-error' : undefined}
+        aria-invalid={bad.includes(name as never) ? true : undefined}
+        aria-describedby={bad.includes(name as never) ? `${name}-error` : undefined}
+      />
+    </div>
+  );
+  const time = (name: 'createdAfter' | 'createdBefore', label: string) => (
+    <div className="field">
+      <label htmlFor={`f-${name}`}>{label}</label>
+      <input
+        id={`f-${name}`}
+        type="datetime-local"
+        value={toLocalInput(draft[name])}
+        onChange={(e) => setDraft({ ...draft, [name]: fromLocalInput(e.target.value) })}
       />
     </div>
   );
@@ -52,12 +101,13 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
       aria-label="Filter runs"
       onSubmit={(e) => {
         e.preventDefault();
-        if (extBad) return;
+        if (bad.length) return;
         const q: Record<string, string> = {};
         for (const k of FILTERS) if (draft[k]?.trim()) q[k] = draft[k]!.trim();
         navigate(href('/runs', { ...q, namespace: route.namespace }));
       }}
     >
+      {field('q', 'Search', 'run id, job or subject (prefix)', 'grow')}
       {field('job', 'Job', 'agent-md')}
       {field('subject', 'Subject', 'acme/api')}
       <div className="field">
@@ -77,7 +127,11 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
         </select>
       </div>
       {field('trigger', 'Trigger', 'heartbeat')}
+      {field('actor', 'Actor', 'emma@acme.dev')}
+      {field('tag', 'Tag', 'key:value')}
       {field('externalId', 'External id', 'key:value')}
+      {time('createdAfter', 'Created after')}
+      {time('createdBefore', 'Created before')}
       <div className="filter-actions">
         <button type="submit" className="primary">
           Apply
@@ -87,8 +141,13 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
         </a>
       </div>
       {extBad && (
-        <p id="ext-error" className="error-text field-error">
+        <p id="externalId-error" className="error-text field-error">
           External id must be <code>key:value</code>, e.g. <code>amc.executionId:exec-123</code>.
+        </p>
+      )}
+      {tagBad && (
+        <p id="tag-error" className="error-text field-error">
+          Tag must be <code>key:value</code>, e.g. <code>team:platform</code>.
         </p>
       )}
     </form>
@@ -103,7 +162,15 @@ export function RunsPage({ route }: { route: Route }) {
     if (v) filters[k] = v;
   }
   const key = JSON.stringify([ns, filters]);
-  const [state, setState] = useState<{ key: string; runs: Run[]; cursor: string | null; loaded: boolean; at?: number }>({
+  const [state, setState] = useState<{
+    key: string;
+    runs: Run[];
+    cursor: string | null;
+    loaded: boolean;
+    at?: number;
+    total?: number;
+    totalCapped?: boolean;
+  }>({
     key,
     runs: [],
     cursor: null,
@@ -123,12 +190,12 @@ export function RunsPage({ route }: { route: Route }) {
     setError(undefined);
     const load = async () => {
       try {
-        const page = await api.listRuns(ns, { ...f, limit: PAGE });
+        const page = await api.listRuns(ns, { ...f, limit: PAGE, withTotal: 'true' });
         if (cancelled) return;
         const cur = stateRef.current;
         const merged =
           cur.key === key && cur.loaded ? mergeFirstPage(cur.runs, cur.cursor, page) : { runs: page.runs, cursor: page.nextCursor };
-        setState({ key, ...merged, loaded: true, at: Date.now() });
+        setState({ key, ...merged, loaded: true, at: Date.now(), total: page.total, totalCapped: page.totalCapped });
         setError(undefined);
       } catch (err) {
         if (!cancelled) setError(err as Error);
@@ -215,8 +282,10 @@ export function RunsPage({ route }: { route: Route }) {
       ) : (
         <>
           <div className="toolbar">
-            <span className="muted">
-              {runs.length} run{runs.length === 1 ? '' : 's'} shown{state.cursor ? ', more below' : ''}
+            <span className="muted" data-testid="runs-count">
+              {state.total !== undefined
+                ? countLine(state.total, state.totalCapped === true, filtered, runs.length)
+                : `${runs.length} run${runs.length === 1 ? '' : 's'} shown${state.cursor ? ', more below' : ''}`}
             </span>
             {selected.length >= 2 ? (
               <a className="button" href={href('/compare', { ids: selected.join(',') })}>
