@@ -18,6 +18,28 @@ import { createToken } from '../../src/server/tokens.js';
 import { dropSchemas, freshLedger } from '../helpers.js';
 import { startReceiver } from '../server/webhook-receiver.js';
 
+// axe-core, injected into each page: the accessibility check of every page.
+const AXE = readFileSync(resolve(import.meta.dirname, '../../node_modules/axe-core/axe.min.js'), 'utf8');
+
+/** axe's serious and critical violations on the page as it is now, one line each. */
+async function seriousViolations(p: Page): Promise<string[]> {
+  await p.addScriptTag({ content: AXE });
+  return p.evaluate(async () => {
+    type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] };
+    const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: Violation[] }> } }).axe;
+    const { violations } = await axe.run(document);
+    return violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map(
+        (v) =>
+          `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+            .slice(0, 3)
+            .map((n) => n.target.join(' '))
+            .join('; ')}`,
+      );
+  });
+}
+
 const CHROMIUM = process.env.RUNLEDGER_CHROMIUM ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`skipping the dashboard tests: no chromium at ${CHROMIUM} (apt-get install chromium)`);
@@ -445,6 +467,38 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
       expect(new Set(cells).size).toBeGreaterThan(1);
     }
     await shot(page, 'compare');
+  });
+
+  it('every page passes axe (no serious or critical violation) in light and in dark mode, which follows the system', async () => {
+    const compare = (await ledger.listRuns({ job: 'compliance-check', limit: 2 })).runs.map((r) => r.id).join(',');
+    const pages: [string, string, string][] = [
+      ['runs', '#/runs', 'table.runs-table tbody tr'],
+      ['run', `#/runs/${demo.runIds.agentMdCompleted}`, 'text=✓ chain verified'],
+      ['run-failed', `#/runs/${demo.runIds.agentMdFailed}`, 'pre.stack'],
+      ['subjects', '#/subjects?job=compliance-check', 'li.tile'],
+      ['charts', '#/charts?range=7d', '.plot canvas'],
+      ['compare', `#/compare?ids=${compare}`, '[aria-label="Statistics differences"]'],
+      ['webhooks', '#/webhooks', 'h1'],
+    ];
+    try {
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const [name, hash, ready] of pages) {
+          await go(hash);
+          await page.locator(ready).first().waitFor();
+          const bg = await page.evaluate(
+            () => getComputedStyle(document.body).backgroundColor || getComputedStyle(document.documentElement).backgroundColor,
+          );
+          expect(await seriousViolations(page), `${name} (${scheme}): background ${bg}`).toEqual([]);
+          if (scheme === 'dark') await shot(page, `dark-${name}`);
+        }
+      }
+      // Dark mode really is dark: the page background follows the preference.
+      const bg = await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--bg').trim());
+      expect(bg).toBe('#0b1120');
+    } finally {
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 
   it('has readable empty and error states, and real keyboard focus', async () => {

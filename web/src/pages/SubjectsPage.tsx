@@ -67,7 +67,8 @@ function Tile({ ns, s, now, showJob }: { ns: string; s: SubjectStatus; now: numb
                 href={runHref(r.id)}
                 className={`cell status-${r.status}`}
                 title={`${statusLabel(r.status)} · ${r.trigger ?? 'no trigger'} · ${formatTime(r.finishedAt ?? r.createdAt)}`}
-                aria-label={`${statusLabel(r.status)} run, ${r.trigger ?? 'no trigger'}, ${formatTime(r.finishedAt ?? r.createdAt)}`}
+                // Starts with the visible abbreviation, so that what is seen is part of what is read out.
+                aria-label={`${triggerAbbrev(r.trigger)}: ${statusLabel(r.status)} run, ${r.trigger ?? 'no trigger'}, ${formatTime(r.finishedAt ?? r.createdAt)}`}
               >
                 {triggerAbbrev(r.trigger)}
               </a>
