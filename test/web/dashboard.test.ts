@@ -12,7 +12,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type DemoSummary, seedDemo } from '../../src/cli/commands/demo.js';
-import type { OpenedLedger } from '../../src/index.js';
+import type { OpenedLedger, Run } from '../../src/index.js';
 import { startServer } from '../../src/server/serve.js';
 import { createToken } from '../../src/server/tokens.js';
 import { dropSchemas, freshLedger } from '../helpers.js';
@@ -466,6 +466,24 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
       const cells = await page.getByLabel('Statistics differences').locator(`tr[data-field="${f}"] td`).allInnerTexts();
       expect(new Set(cells).size).toBeGreaterThan(1);
     }
+    // A differing number shows its change from the first run, and its cell is highlighted.
+    const [first, second] = runs as [Run, Run];
+    const numericStat = statFields.find((f) => typeof first.statistics?.[f] === 'number' && typeof second.statistics?.[f] === 'number');
+    expect(numericStat, 'a numeric statistic that differs').toBeDefined();
+    const a = first.statistics![numericStat!] as number;
+    const b = second.statistics![numericStat!] as number;
+    const row = page.getByLabel('Statistics differences').locator(`tr[data-field="${numericStat}"]`);
+    expect(await row.locator('td.differs .delta').innerText()).toContain(
+      `${b > a ? '+' : '\u2212'}${Number(Math.abs(b - a).toPrecision(12))}`,
+    );
+    // The toggle shows the identical params too (greyed), and hides them again.
+    await page.getByLabel('Show identical fields').check();
+    await poll(() => page.getByLabel('Params differences').locator('tr.row-same').count()).toBe(3);
+    await page.getByLabel('Show identical fields').uncheck();
+    await poll(() => page.getByLabel('Params differences').locator('tr.row-same').count()).toBe(0);
+    // Every numeric statistic is drawn, one bar per run.
+    const bars = page.getByLabel('Statistics chart').locator(`figure[data-stat="${numericStat}"] .stat-bar`);
+    expect(await bars.count()).toBe(2);
     await shot(page, 'compare');
   });
 

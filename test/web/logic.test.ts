@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Run } from '../../src/core/types.js';
-import { diffFields, flatten, mergeFirstPage, triggerAbbrev } from '../../web/src/logic.js';
+import { diffFields, flatten, mergeFirstPage, numericDelta, triggerAbbrev } from '../../web/src/logic.js';
 
 const run = (id: string, createdAt: string): Run => ({ id, createdAt }) as Run;
 const ids = (runs: Run[]) => runs.map((r) => r.id);
@@ -68,6 +68,31 @@ describe('diffFields', () => {
 
   it('compares three runs: a field differs when any one differs', () => {
     expect(diffFields([{ n: 1 }, { n: 1 }, { n: 2 }]).rows).toEqual([{ path: 'n', values: [1, 1, 2] }]);
+  });
+
+  it('returns the identical fields too, for the toggle that shows them', () => {
+    const { identical, same } = diffFields([
+      { a: 1, b: 2 },
+      { a: 1, b: 3 },
+    ]);
+    expect(identical).toEqual([{ path: 'a', values: [1, 1] }]);
+    expect(same).toBe(1);
+  });
+});
+
+describe('numericDelta', () => {
+  it('shows the change from the first run with its percentage', () => {
+    expect(numericDelta(100, 112)).toBe('+12 (+12%)');
+    expect(numericDelta(2, 1)).toBe('\u22121 (\u221250%)');
+    expect(numericDelta(0.1, 0.4)).toBe('+0.3 (+300%)');
+    expect(numericDelta(0, 5)).toBe('+5');
+  });
+
+  it('is null for equal values and for anything but two numbers', () => {
+    expect(numericDelta(7, 7)).toBeNull();
+    expect(numericDelta('7', 8)).toBeNull();
+    expect(numericDelta(undefined, 8)).toBeNull();
+    expect(numericDelta(7, null)).toBeNull();
   });
 });
 

@@ -42,19 +42,35 @@ export interface DiffRow {
   values: (Json | undefined)[];
 }
 
-/** The fields whose values are not the same in every run, and how many are. */
-export function diffFields(values: (Json | null | undefined)[]): { rows: DiffRow[]; same: number } {
+/**
+ * The fields whose values are not the same in every run (`rows`), how many are (`same`),
+ * and those identical fields themselves (`identical`, for a "show identical" toggle).
+ */
+export function diffFields(values: (Json | null | undefined)[]): { rows: DiffRow[]; same: number; identical: DiffRow[] } {
   const flat = values.map((v) => flatten(v));
   const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort();
   const rows: DiffRow[] = [];
-  let same = 0;
+  const identical: DiffRow[] = [];
   for (const path of paths) {
     const vals = flat.map((f) => f.get(path));
     const keys = vals.map((v) => (v === undefined ? '\u0000absent' : JSON.stringify(v)));
-    if (keys.every((k) => k === keys[0])) same++;
-    else rows.push({ path, values: vals });
+    (keys.every((k) => k === keys[0]) ? identical : rows).push({ path, values: vals });
   }
-  return { rows, same };
+  return { rows, same: identical.length, identical };
+}
+
+/**
+ * A number's change from the first run's: `+12 (+3.4%)`, `−0.5 (−50%)`; null unless both
+ * are numbers and they differ. No percentage from zero.
+ */
+export function numericDelta(base: Json | undefined, value: Json | undefined): string | null {
+  if (typeof base !== 'number' || typeof value !== 'number' || base === value) return null;
+  const d = value - base;
+  const sign = (n: number) => (n > 0 ? '+' : '\u2212');
+  // Rounded for reading only: 12 significant digits hide float noise such as 0.30000000000000004.
+  const abs = Number(Math.abs(d).toPrecision(12));
+  const pct = base === 0 ? '' : ` (${sign(d)}${Number(Math.abs((d / base) * 100).toPrecision(3))}%)`;
+  return `${sign(d)}${abs}${pct}`;
 }
 
 /** `owner_test` → `OT`, `heartbeat` → `H`: the letters on a subject's run strip. */
