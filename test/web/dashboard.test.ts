@@ -385,6 +385,55 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await shot(page, 'run-collection-child');
   });
 
+  it('draws the children on one time axis, one bar per child', async () => {
+    await go(`#/runs/${demo.runIds.collection}`);
+    const gantt = page.getByLabel('Timeline of the child runs');
+    await gantt.waitFor();
+    const ids = await gantt.locator('li.gantt-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    expect(new Set(ids)).toEqual(new Set(demo.runIds.collectionChildren));
+    // Each bar is coloured by its run's status.
+    for (const id of demo.runIds.collectionChildren.slice(0, 3)) {
+      const child = await ledger.getRun(id!);
+      expect(await gantt.locator(`li[data-run-id="${id}"] .gantt-bar`).getAttribute('class')).toContain(`status-${child.status}`);
+    }
+    await shot(page, 'run-gantt');
+  });
+
+  it('shows an exec run’s output as logs (stderr marked, search, download) and the CLI command that reproduces it', async () => {
+    const run = await ledger.startRun({
+      job: 'backup',
+      subject: 'db1',
+      trigger: 'manual',
+      params: { command: ['bash', '-c', "echo it's done"] },
+    });
+    await run.events([
+      { type: 'log', level: 'info', body: { stream: 'stdout', line: 'dumping table users' } },
+      { type: 'log', level: 'error', body: { stream: 'stderr', line: 'warning: table orders is large' } },
+      { type: 'log', level: 'info', body: { stream: 'stdout', line: 'dumping table orders' } },
+    ]);
+    await run.complete({});
+    await go(`#/runs/${run.id}`);
+    const log = page.getByRole('log', { name: 'Command output' });
+    await poll(() => log.locator('.log-line').allInnerTexts()).toEqual([
+      'dumping table users',
+      'warning: table orders is large',
+      'dumping table orders',
+    ]);
+    expect(await log.locator('.log-line.stream-stderr').allInnerTexts()).toEqual(['warning: table orders is large']);
+    await page.getByLabel('Search the logs').fill('ORDERS');
+    await poll(() => log.locator('.log-line').count()).toBe(2);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toBe(`${run.id}.log`);
+    const text = readFileSync((await download.path())!, 'utf8');
+    expect(text).toBe('dumping table users\nwarning: table orders is large\ndumping table orders\n');
+
+    await page.getByText('CLI command').click();
+    expect(await page.getByTestId('cli-command').innerText()).toBe(
+      `runledger exec --job backup --subject db1 --trigger manual -- bash -c 'echo it'\\''s done'`,
+    );
+    await shot(page, 'run-logs');
+  });
+
   it('shows the subjects board with trigger-badged strips', async () => {
     await go('#/subjects?job=compliance-check');
     await page.locator('li.tile').first().waitFor();

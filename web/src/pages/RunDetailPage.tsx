@@ -2,7 +2,10 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import { api, type Checkpoint, followEvents, type LedgerEvent, type Run, type RunStatus, type VerifyResult } from '../api';
+import { ChildGantt } from '../components/ChildGantt';
+import { CopyCommand } from '../components/CopyCommand';
 import { inlineJson, JsonView } from '../components/JsonView';
+import { LogView } from '../components/LogView';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { StatusBadge } from '../components/Status';
 import { formatDuration, formatTime, runDurationMs, shortId, STATUS_COLOURS, statusLabel, TERMINAL, timeAgo } from '../format';
@@ -87,7 +90,7 @@ function ErrorPanel({ run }: { run: Run }) {
   );
 }
 
-function Children({ ns, run }: { ns: string; run: Run }) {
+function Children({ ns, run, checkpoints, now }: { ns: string; run: Run; checkpoints: Checkpoint[]; now: number }) {
   const live = !TERMINAL.has(run.status);
   const children = useAsync(() => api.listRuns(ns, { parentId: run.id, limit: 500 }), [ns, run.id], live ? 4000 : undefined);
   const runs = children.data?.runs ?? [];
@@ -127,6 +130,7 @@ function Children({ ns, run }: { ns: string; run: Run }) {
           </span>
         ))}
       </p>
+      <ChildGantt parent={run} runs={runs} checkpoints={checkpoints} now={now} />
       <div className="table-wrap">
         <table>
           <thead>
@@ -511,6 +515,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
       </div>
       {run.error && <ErrorState error={run.error} onRetry={run.reload} />}
       <Meta run={r} now={now} />
+      <CopyCommand run={r} />
       {r.parentId && (
         <p>
           Part of <a href={runHref(r.parentId)}>parent run {r.parentId}</a>
@@ -539,7 +544,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
         <h2 id="tl-title">Status timeline</h2>
         <Timeline events={events} />
       </section>
-      <Children ns={ns} run={r} />
+      <Children ns={ns} run={r} checkpoints={checkpoints.data ?? []} now={now} />
       <div className="two-col">
         <KeyValues title="External ids" map={r.externalIds} mono />
         <KeyValues title="Tags" map={r.tags} />
@@ -555,6 +560,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
       ) : (
         <Events events={events} state={streamState} onMore={nextAfter !== null ? () => void loadPage(nextAfter) : undefined} />
       )}
+      <LogView runId={r.id} events={events} live={!TERMINAL.has(r.status)} />
       {checkpoints.error ? (
         <ErrorState error={checkpoints.error} onRetry={checkpoints.reload} />
       ) : (
