@@ -320,6 +320,15 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await shot(page, 'run-detail');
   });
 
+  it('opens an event body into its tree', async () => {
+    await go(`#/runs/${demo.runIds.agentMdCompleted}`);
+    const event = page.locator('.events .event', { hasText: 'repo.cloned' });
+    await event.waitFor();
+    await event.locator('.ebody > details > summary').click();
+    await event.locator('.ebody > details[open]').waitFor();
+    expect(await event.locator('.ebody > details').innerText()).toContain('commit:');
+  });
+
   it('filters the event log by level', async () => {
     await page.getByLabel('Level').selectOption('warn');
     const levels = await page.locator('.events .event .lvl').allInnerTexts();

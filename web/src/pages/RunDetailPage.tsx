@@ -240,7 +240,17 @@ function Events({ events, state, onMore }: { events: LedgerEvent[]; state: strin
               </time>
               <span className={`lvl lvl-${e.level ?? 'none'}`}>{e.level ?? ''}</span>
               <span className="etype">{e.type}</span>
-              <span className="ebody">{inlineJson(e.body, 400)}</span>
+              <span className="ebody">
+                {e.body !== null && typeof e.body === 'object' && Object.keys(e.body).length > 0 ? (
+                  // Objects and arrays open into the tree view; the line shows them inline.
+                  <details>
+                    <summary>{inlineJson(e.body, 400)}</summary>
+                    <JsonView value={e.body} />
+                  </details>
+                ) : (
+                  inlineJson(e.body, 400)
+                )}
+              </span>
             </div>
           ))}
         </div>
