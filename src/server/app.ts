@@ -5,18 +5,17 @@
  * the OpenAPI document and the embedded dashboard.
  */
 
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 
-import { VERSION } from '../core/version.js';
 import type { ChangeNotice } from '../ledger/context.js';
 import type { SqlLedger } from '../ledger/ledger.js';
+import { registerAuth } from './auth.js';
 import { parseJsonBody } from './json-body.js';
 import { frameworkErrorOptions, registerLimits } from './limits.js';
 import { ChangeHub } from './live.js';
 import { ServerMetrics } from './metrics.js';
-import { HttpProblem, problem, PROBLEM_TYPE, toProblem } from './problem.js';
+import { registerOpenApi } from './openapi.js';
+import { problem, PROBLEM_TYPE, toProblem } from './problem.js';
 import { type RateLimitOption, resolveRateLimit } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerChangeRoutes } from './routes/changes.js';
@@ -29,10 +28,10 @@ import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
 import { registerSubjectRoutes } from './routes/subjects.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
-import { extraComponents, isZodSchema, toOpenApiSchema, zodValidatorCompiler } from './schemas.js';
+import { zodValidatorCompiler } from './schemas.js';
 import { serveWeb } from './static.js';
 import { endStreamsOfRevokedTokens } from './stream-auth.js';
-import { authenticate, bearerToken, type Scope, scopeAllows } from './tokens.js';
+import type { Scope } from './tokens.js';
 
 export type { RateLimitDecision, RateLimitHook } from './rate-limit.js';
 
@@ -144,39 +143,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
   // Step 2: validation with the zod schemas; the OpenAPI document from the same schemas.
   app.setValidatorCompiler(zodValidatorCompiler);
-  const defs: Record<string, unknown> = {};
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'runledger',
-        version: VERSION,
-        description:
-          'A durable ledger of runs. Errors are RFC 9457 application/problem+json with a stable `code`. Every endpoint takes `namespace` (default `default`).',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    transform: ({ schema, url, route }) => {
-      if (!schema) return { schema, url };
-      const out: Record<string, unknown> = { ...schema };
-      for (const part of ['body', 'querystring', 'params'] as const) {
-        const s = (schema as Record<string, unknown>)[part];
-        if (isZodSchema(s)) out[part] = toOpenApiSchema(s, defs);
-      }
-      const responses = route.config?.responses;
-      if (responses) out.response = Object.fromEntries(Object.entries(responses).map(([code, description]) => [code, { description }]));
-      if (route.config?.scope === 'public' || !url.startsWith('/v1')) out.security = [];
-      return { schema: out as typeof schema, url };
-    },
-    transformObject: (doc) => {
-      const openapi = (doc as { openapiObject: { components?: { schemas?: object } } }).openapiObject;
-      const extra = extraComponents(defs);
-      openapi.components = { ...openapi.components, schemas: { ...openapi.components?.schemas, ...defs, ...extra } };
-      return openapi as Parameters<typeof Object.assign>[0];
-    },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await registerOpenApi(app);
 
   // Step 3: every /v1 route declares the scope it needs.
   app.addHook('onRoute', (route) => {
@@ -184,59 +151,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   });
 
   // Step 4: authentication, scope, namespace binding, rate limit — before the body is read.
-  // With auth off and no rate limit there is nothing to check: no hook on the hot path.
-  if (opts.auth === 'required' || rateLimit)
-    app.addHook('onRequest', async (request: FastifyRequest, reply) => {
-      const need = request.routeOptions.config?.scope;
-      if (!need || need === 'public') return;
-      const raw = (request.query as { namespace?: unknown }).namespace;
-      const namespace = typeof raw === 'string' ? raw : 'default';
-      if (opts.auth === 'required') {
-        const header = request.headers.authorization;
-        const token = bearerToken(header);
-        if (!token) {
-          reply.header('www-authenticate', 'Bearer realm="runledger"');
-          throw new HttpProblem(
-            401,
-            'unauthorized',
-            header ? 'the Authorization header must be "Bearer <token>"' : 'this request needs an Authorization: Bearer <token> header',
-          );
-        }
-        const who = await authenticate(ledger.database, token);
-        if (!who) {
-          reply.header('www-authenticate', 'Bearer realm="runledger", error="invalid_token"');
-          throw new HttpProblem(401, 'unauthorized', 'the token is unknown or revoked');
-        }
-        if (!scopeAllows(who.scope, need))
-          throw new HttpProblem(
-            403,
-            'forbidden',
-            `this token has scope ${who.scope}; ${request.method} ${request.routeOptions.url} needs ${need}`,
-            [{ field: 'scope', message: `needs ${need}`, have: who.scope, need }],
-          );
-        const requested = raw === undefined ? 'default' : raw;
-        if (requested !== who.namespace)
-          throw new HttpProblem(
-            403,
-            'forbidden',
-            `this token is bound to namespace ${who.namespace}; the request is for namespace ${typeof requested === 'string' ? requested : JSON.stringify(requested)}`,
-            [{ field: 'namespace', message: `must be ${who.namespace}` }],
-          );
-        request.identity = { tokenId: who.id, namespace: who.namespace, scope: who.scope };
-      }
-      if (rateLimit) {
-        const decision = await rateLimit({
-          tokenId: request.identity?.tokenId ?? null,
-          namespace,
-          ip: request.ip,
-          scope: need,
-        });
-        if (!decision.allowed) {
-          if (decision.retryAfterS !== undefined) reply.header('retry-after', String(Math.ceil(decision.retryAfterS)));
-          throw new HttpProblem(429, 'rate_limited', 'too many requests; slow down and retry later');
-        }
-      }
-    });
+  registerAuth(app, ledger, { auth: opts.auth, rateLimit });
 
   if (opts.auth === 'required') endStreamsOfRevokedTokens(app, ledger.database, { everyMs: opts.stream?.recheckMs ?? 5000 });
 
