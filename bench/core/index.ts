@@ -3,6 +3,8 @@
  * PostgreSQL and on PGlite (in memory and in a data directory).
  *   lifecycle/*  start, 3 events, complete with output — lifecycles per second
  *   append/*     run.events(batch) vs one multi-row INSERT — events per second
+ *   users/*      the users' own hand-written runs/run_events tables, 1 tx per lifecycle (issue 16)
+ *                vs startRun, one run.events([3]), complete — lifecycles per second
  */
 import { readFile } from 'node:fs/promises';
 
@@ -15,6 +17,7 @@ import { libraryAppend, libraryLifecycle } from './library.js';
 import { pgBossLifecycle } from './pgboss.js';
 import { rawAppend, rawDbOnPool, rawLifecycle, rawLifecycleOnce, rawPerCallLifecycle } from './raw.js';
 import { freshPgLedgerSource, freshPgliteLedgerSource, freshPgliteRawSource, freshPgRawSource, type PglitePlace } from './stores.js';
+import { freshPgliteUsersSource, freshPgUsersSource, libraryBatchedLifecycle, usersTableLifecycle } from './users.js';
 
 const packageVersion = async (name: string) =>
   (JSON.parse(await readFile(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
@@ -83,6 +86,19 @@ export const core: BenchModule = {
         ],
       });
     }
+    if (selected(only, 'users/postgres')) {
+      comparisons.push({
+        id: 'users/postgres',
+        title: "users' table, PostgreSQL",
+        unit: 'lifecycles/s',
+        unitsPerOp: 1,
+        variants: [
+          libraryBatchedLifecycle('library: start, events([3]), complete', freshPgLedgerSource),
+          usersTableLifecycle('hand-written table, 1 tx per run', freshPgUsersSource),
+        ],
+        ratios: [{ numerator: 'library', denominator: 'hand-written', target: 1.0 }],
+      });
+    }
     if (selected(only, 'append/postgres')) {
       comparisons.push({
         id: 'append/postgres',
@@ -114,6 +130,19 @@ export const core: BenchModule = {
             { numerator: 'library', denominator: 'raw', target: 0.8 },
             { numerator: 'library', denominator: 'raw-per-call' },
           ],
+        });
+      }
+      if (selected(only, `users/pglite-${where}`)) {
+        comparisons.push({
+          id: `users/pglite-${where}`,
+          title: `users' table, ${label}`,
+          unit: 'lifecycles/s',
+          unitsPerOp: 1,
+          variants: [
+            libraryBatchedLifecycle('library: start, events([3]), complete', freshPgliteLedgerSource(where)),
+            usersTableLifecycle('hand-written table, 1 tx per run', freshPgliteUsersSource(where)),
+          ],
+          ratios: [{ numerator: 'library', denominator: 'hand-written', target: 1.0 }],
         });
       }
       if (selected(only, `append/pglite-${where}`)) {
