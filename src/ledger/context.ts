@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { ChangeNotice } from '../core/changes.js';
 import { LedgerError, ValidationError } from '../core/errors.js';
 import type { Database } from '../store/database.js';
+import type { WriteCoalescer } from './coalesce.js';
 
 export type { ChangeNotice } from '../core/changes.js';
 
@@ -14,6 +15,8 @@ export interface LedgerContext {
   changes: EventEmitter<{ change: [ChangeNotice] }>;
   /** How far ahead of now() a caller's time may be (openLedger's `maxFutureSkewS`, in ms). */
   maxFutureMs?: number;
+  /** Group commit of hot writes (coalesce.ts); absent when `db` is bound to a caller's transaction. */
+  writes?: WriteCoalescer;
 }
 
 /** The default bound on callers' times ahead of the ledger's clock (openLedger's `maxFutureSkewS`). */

@@ -5,6 +5,7 @@ import { newRunId } from '../core/ids.js';
 import type { Json, StartRunInput } from '../core/types.js';
 import { parseInput, startRunSchema } from '../core/validation.js';
 import { prepared } from '../store/database.js';
+import { coalescedWrite } from './coalesce.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
@@ -39,7 +40,7 @@ select id from runs
 async function insertOrActive(ctx: LedgerContext, job: string, subject: string | null, params: unknown[]) {
   for (;;) {
     try {
-      return await ctx.db.query<RunRow>(insertRunSql, params);
+      return await coalescedWrite(ctx, params[1] as string, false, (q) => q.query<RunRow>(insertRunSql, params));
     } catch (err) {
       const e = err as { code?: string; constraint?: string; message?: string };
       if (e.code !== '23505' || !(e.constraint === 'runs_exclusive_idx' || e.message?.includes('runs_exclusive_idx'))) throw err;

@@ -5,6 +5,7 @@ import { isTerminal } from '../core/status.js';
 import type { AppendResult, EventInput, Json, RunStatus } from '../core/types.js';
 import { eventBatchSchema, parseInput } from '../core/validation.js';
 import { type ChainHead, chainRows, lockRun, type NewEvent } from './chain.js';
+import { coalescedWrite } from './coalesce.js';
 import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
 import { appendOneEventSql } from './sql/appendEvent.js';
 import { batchAppendEventsAndAdvanceSql } from './sql/appendEvents.js';
@@ -34,7 +35,7 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
     // Not appended: the run is missing or finished; the path below says which.
   }
   const result = await mapDbErrors(() =>
-    ctx.db.withTransaction(async (tx) => {
+    coalescedWrite(ctx, id, true, async (tx) => {
       const head = await lockRun<ChainHead & { status: RunStatus }>(tx, ctx.namespace, id);
       if (!head) throw NotFoundError.run(id, ctx.namespace);
 
@@ -95,7 +96,9 @@ async function appendOne(ctx: LedgerContext, id: string, e: EventInput, now: str
   const level = e.level ?? null;
   const { head, tail } = eventCanonicalParts({ at, body, key: null, level, type: e.type });
   const { rows } = await mapDbErrors(() =>
-    ctx.db.query<{ last_seq: number }>(appendOneEventSql, [ctx.namespace, id, head, tail, now, e.type, level, at, JSON.stringify(body)]),
+    coalescedWrite(ctx, id, false, (q) =>
+      q.query<{ last_seq: number }>(appendOneEventSql, [ctx.namespace, id, head, tail, now, e.type, level, at, JSON.stringify(body)]),
+    ),
   );
   if (!rows[0]) return null;
   const seq = rows[0].last_seq;

@@ -53,6 +53,7 @@ import type { CreatedWebhook, Delivery, DeliveryQuery, ReplayInput, ReplayResult
 import type { Database } from '../store/database.js';
 import { feedLag, listChanges, watchChanges } from './changes.js';
 import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.js';
+import type { WriteCoalescer } from './coalesce.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { createRun } from './create.js';
 import { appendEvents } from './events.js';
@@ -77,6 +78,8 @@ export interface SqlLedgerShared {
   clock?: () => Date;
   /** openLedger's `maxFutureSkewS`, in ms. */
   maxFutureMs?: number;
+  /** Group commit of hot writes (coalesce.ts); undefined when turned off. */
+  writes?: WriteCoalescer;
 }
 
 class SqlRunHandle implements RunHandle {
@@ -163,6 +166,7 @@ export class SqlLedger implements Ledger {
       now: shared.clock ?? (() => new Date()),
       changes: shared.changes,
       maxFutureMs: shared.maxFutureMs,
+      writes: shared.writes,
     };
   }
 

@@ -8,6 +8,7 @@ import type { Database } from '../store/database.js';
 import { isMigrated, migrate } from '../store/migrate.js';
 import { openPgDatabase, redactUrl } from '../store/pg.js';
 import { openPgliteDatabase } from '../store/pglite.js';
+import { DEFAULT_COALESCER_OPTIONS, WriteCoalescer } from './coalesce.js';
 import type { ChangeNotice } from './context.js';
 import { SqlLedger, type SqlLedgerShared } from './ledger.js';
 
@@ -54,6 +55,13 @@ export interface OpenLedgerOptions {
    * less than this many bytes free (default 64 MiB), so that PGlite never meets a full disk.
    */
   minFreeBytes?: number;
+  /**
+   * Group commit (src/ledger/coalesce.ts): concurrent startRun, event and status writes that
+   * arrive while a write transaction is in flight share the next one, each with its own
+   * result and error, acknowledged after the shared commit (default on; `false` turns it
+   * off). `lanes`: batches in flight at once (default 1), `maxBatch`: writes per transaction (default 64).
+   */
+  writeBatching?: false | { lanes?: number; maxBatch?: number };
 }
 
 export interface OpenedLedger extends SqlLedger {
@@ -80,7 +88,18 @@ function preparedStatementsFromEnv(): boolean | undefined {
  * const run = await ledger.startRun({ job: 'nightly-export', subject: 'acme' });
  * await run.complete({ output: { rows: 42 } });
  */
+function checkWriteBatching(asked: OpenLedgerOptions['writeBatching']): void {
+  for (const [name, value] of Object.entries(asked || {}))
+    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1))
+      throw new ConfigurationError(`writeBatching.${name} must be a whole number ≥ 1; got ${JSON.stringify(value)}`);
+}
+
+function coalescerOptions(asked: { lanes?: number; maxBatch?: number } | undefined) {
+  return { lanes: asked?.lanes ?? DEFAULT_COALESCER_OPTIONS.lanes, maxBatch: asked?.maxBatch ?? DEFAULT_COALESCER_OPTIONS.maxBatch };
+}
+
 export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLedger> {
+  checkWriteBatching(opts.writeBatching);
   const url = opts.url ?? (opts.dataDir === undefined ? process.env.DATABASE_URL : undefined);
   let db: Database;
   let location: string;
@@ -137,6 +156,7 @@ export async function openLedger(opts: OpenLedgerOptions = {}): Promise<OpenedLe
     closed: false,
     clock: opts.clock,
     maxFutureMs: opts.maxFutureSkewS === undefined ? undefined : opts.maxFutureSkewS * 1000,
+    writes: opts.writeBatching === false ? undefined : new WriteCoalescer(db, coalescerOptions(opts.writeBatching)),
   };
   if (lock) shared.onClose.push(() => lock.release());
   shared.changes.setMaxListeners(0);

@@ -57,7 +57,13 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
             type: 'lease_expired',
             message: `no heartbeat for ${Math.round((now.getTime() - run.renewed.getTime()) / 1000)}s (lease ${run.lease_s}s)`,
           };
-      const runCtx: LedgerContext = { ...ctx, db: { ...ctx.db, query: tx.query.bind(tx) }, namespace: run.namespace, changes: holding };
+      const runCtx: LedgerContext = {
+        ...ctx,
+        db: { ...ctx.db, query: tx.query.bind(tx) },
+        namespace: run.namespace,
+        changes: holding,
+        writes: undefined, // on the reaper's own transaction
+      };
       const row = await transition(runCtx, run.id, 'timeout', { error }, run.renewed);
       if (row) timedOut.push({ namespace: run.namespace, id: run.id });
     }

@@ -3,6 +3,7 @@ import { LedgerError, RunFinishedError } from '../core/errors.js';
 import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { assertTransition, isTerminal, sourcesOf } from '../core/status.js';
 import type { Json, JsonObject, RunError } from '../core/types.js';
+import { coalescedWrite } from './coalesce.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import type { RunRow } from './rows.js';
@@ -75,7 +76,7 @@ export async function transition(
       error: json(payload.error),
       renewedAt: renewedAt ?? null,
     });
-    const { rows } = await ctx.db.query<RunRow>(statement.text, statement.values);
+    const { rows } = await coalescedWrite(ctx, id, false, (q) => q.query<RunRow>(statement.text, statement.values));
     if (rows[0]) {
       const feed = isTerminal(target) || undefined;
       ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target, feed });
