@@ -39,6 +39,20 @@ export interface CoalescedWrite<T> {
   transactional: boolean;
   /** The write's statements on `q`: the database when alone, the batch's transaction otherwise. */
   work: (q: Queryable) => Promise<T>;
+  /** Writes of one kind that a batch can make with one multi-row statement instead of one each. */
+  combined?: Combinable<T>;
+}
+
+/**
+ * `combine(tx, inputs)` makes the writes of one kind together and answers each: its value,
+ * or `undefined` for a write it did not make (a missing or finished run, a key used for
+ * other content…); such a write is then run alone after the batch commits, so its answer
+ * (an error, mostly) is the one it gets alone. Writes of one `kind` share one `combine`.
+ */
+export interface Combinable<T> {
+  kind: string;
+  input: unknown;
+  combine: (q: Queryable, inputs: unknown[]) => Promise<(T | undefined)[]>;
 }
 
 interface Pending {
@@ -64,6 +78,13 @@ class FailedInBatch extends Error {
 /** SQLSTATE deadlock_detected. */
 const DEADLOCK = '40P01';
 const MAX_DEADLOCK_ATTEMPTS = 5;
+
+/** A combined statement threw: the batch is rolled back and made again write by write. */
+class CombinedFailed extends Error {
+  constructor(readonly reason: unknown) {
+    super('a combined statement failed inside a batch');
+  }
+}
 
 class Lane {
   private queue: Pending[] = [];
@@ -123,23 +144,45 @@ class Lane {
     }
   }
 
-  private async together(batch: Pending[]): Promise<void> {
+  private async together(batch: Pending[], combining = true): Promise<void> {
     // Key order: every batch takes its run rows in the same order.
     const ordered = [...batch].sort((a, b) => (a.write.key < b.write.key ? -1 : a.write.key > b.write.key ? 1 : 0));
-    let results: unknown[];
+    // Writes of a kind that has a combined statement, two or more: one statement for them all.
+    const byKind = new Map<string, Pending[]>();
+    for (const p of ordered) {
+      const kind = p.write.combined?.kind;
+      if (combining && kind !== undefined) byKind.set(kind, [...(byKind.get(kind) ?? []), p]);
+    }
+    const groups = [...byKind.values()].filter((members) => members.length > 1);
+    const inGroups = new Set(groups.flat());
+    const single = ordered.filter((p) => !inGroups.has(p));
+    const made = new Map<Pending, unknown>();
+    const notMade: Pending[] = [];
     try {
-      results = await this.db.withTransaction(async (tx) => {
-        const out: unknown[] = [];
-        for (const p of ordered) {
+      await this.db.withTransaction(async (tx) => {
+        for (const members of groups) {
+          let values: unknown[];
           try {
-            out.push(await p.write.work(tx));
+            values = await members[0].write.combined!.combine(
+              tx,
+              members.map((p) => p.write.combined!.input),
+            );
+          } catch (err) {
+            throw new CombinedFailed(err);
+          }
+          members.forEach((p, i) => (values[i] === undefined ? notMade.push(p) : made.set(p, values[i])));
+        }
+        for (const p of single) {
+          try {
+            made.set(p, await p.write.work(tx));
           } catch {
             throw new FailedInBatch(p);
           }
         }
-        return out;
       });
     } catch (err) {
+      // A combined statement failed: the same batch again, write by write, finds the culprit.
+      if (err instanceof CombinedFailed) return this.together(batch, false);
       if (!(err instanceof FailedInBatch)) {
         for (const p of ordered) p.reject(err);
         return;
@@ -149,7 +192,9 @@ class Lane {
       this.queue.unshift(...batch.filter((p) => p !== err.member));
       return;
     }
-    ordered.forEach((p, i) => p.resolve(results[i]));
+    for (const [p, value] of made) p.resolve(value);
+    // What the combined statements did not make: alone, now that the batch is committed.
+    for (const p of notMade) await this.alone(p);
   }
 }
 
@@ -185,14 +230,22 @@ export const DEFAULT_COALESCER_OPTIONS: CoalescerOptions = { lanes: 1, maxBatch:
 
 /**
  * Runs a hot write of run `runId` through the ledger's coalescer, or directly when the
- * context has none (a context bound to a caller's transaction, as the reaper's).
+ * context has none (a context bound to a caller's transaction, as the reaper's). `combined`
+ * and `input`: the kind's multi-row statement, and this write's part in it.
  */
-export function coalescedWrite<T>(
+export function coalescedWrite<T, I>(
   ctx: { db: Database; namespace: string; writes?: WriteCoalescer },
   runId: string,
   transactional: boolean,
   work: (q: Queryable) => Promise<T>,
+  combined?: { kind: string; combine: (q: Queryable, inputs: I[]) => Promise<(T | undefined)[]> },
+  input?: I,
 ): Promise<T> {
   if (!ctx.writes) return transactional ? ctx.db.withTransaction(work) : work(ctx.db);
-  return ctx.writes.submit({ key: `${ctx.namespace}\u0000${runId}`, transactional, work });
+  return ctx.writes.submit({
+    key: `${ctx.namespace}\u0000${runId}`,
+    transactional,
+    work,
+    ...(combined ? { combined: { kind: combined.kind, input, combine: combined.combine as Combinable<T>['combine'] } } : {}),
+  });
 }

@@ -4,7 +4,7 @@ import { canonicalJson, chainHash } from '../core/hash.js';
 import { newRunId } from '../core/ids.js';
 import type { Json, StartRunInput } from '../core/types.js';
 import { parseInput, startRunSchema } from '../core/validation.js';
-import { prepared } from '../store/database.js';
+import { prepared, type Queryable, type QueryResult } from '../store/database.js';
 import { coalescedWrite } from './coalesce.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
@@ -29,6 +29,80 @@ with ins as (
 )
 select ${RUN_COLUMNS} from ins`);
 
+/**
+ * The inserts of many startRuns in a batch (coalesce.ts) in ONE statement: $1 is a JSON array
+ * of runs with the columns of insertRunSql's parameters and their first events. Ids that
+ * exist insert nothing and return no row, as above; schedules move once per subject and job,
+ * to the latest start. An exclusive start refused by runs_exclusive_idx fails the statement:
+ * the coalescer then makes the batch write by write, which gives that start its own answer.
+ */
+const insertRunsSql = prepared(`
+with v as (
+  select * from jsonb_to_recordset($1::jsonb)
+    as v(namespace text, id text, job text, subject text, trigger text, actor text, parent_id text, status text,
+         external_ids jsonb, params jsonb, tags jsonb, notes text, created_at timestamptz, started_at timestamptz,
+         lease_s int, deadline_at timestamptz, last_seq int, last_hash text, exclusive boolean, events jsonb)
+), ins as (
+  insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
+                    created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
+  select namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
+         created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive
+    from v order by namespace, id
+  on conflict (namespace, id) do nothing
+  returning ${RUN_COLUMNS}
+), ev as (
+  insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
+  select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
+    from ins join v on v.namespace = ins.namespace and v.id = ins.id, jsonb_array_elements(v.events) e
+), started as (
+  select namespace, job, subject, max(started_at) as started_at from ins where started_at is not null group by 1, 2, 3
+), started_jobs as (
+  select namespace, job, max(started_at) as started_at from started group by 1, 2
+), due as (${touchScheduleFrom('started', 'u.started_at')}
+), job_due as (${touchJobScheduleFrom('started_jobs', 'u.started_at')}
+)
+select ${RUN_COLUMNS} from ins`);
+
+/** The columns of one run in insertRunsSql, from insertRunSql's parameters (in their order). */
+const RUN_FIELDS = [
+  'namespace',
+  'id',
+  'job',
+  'subject',
+  'trigger',
+  'actor',
+  'parent_id',
+  'status',
+  'external_ids',
+  'params',
+  'tags',
+  'notes',
+  'created_at',
+  'started_at',
+  'lease_s',
+  'deadline_at',
+  'last_seq',
+  'last_hash',
+  'events',
+  'exclusive',
+] as const;
+const JSON_FIELDS = new Set(['external_ids', 'params', 'tags', 'events']);
+
+const combinedInserts = {
+  kind: 'startRun',
+  async combine(q: Queryable, writes: unknown[][]) {
+    const runs = writes.map((params) =>
+      Object.fromEntries(RUN_FIELDS.map((f, i) => [f, JSON_FIELDS.has(f) ? JSON.parse(params[i] as string) : params[i]])),
+    );
+    const { rows } = await q.query<RunRow>(insertRunsSql, [JSON.stringify(runs)]);
+    const byId = new Map(rows.map((r) => [`${r.namespace}\u0000${r.id}`, r]));
+    return writes.map((params): QueryResult<RunRow> => {
+      const row = byId.get(`${params[0] as string}\u0000${params[1] as string}`);
+      return row ? { rows: [row], rowCount: 1 } : { rows: [], rowCount: 0 };
+    });
+  },
+};
+
 const activeRunSql = prepared(`
 select id from runs
  where namespace = $1 and job = $2 and coalesce(subject, '') = coalesce($3, '') and exclusive and status in ${LIVE_SQL}`);
@@ -40,7 +114,7 @@ select id from runs
 async function insertOrActive(ctx: LedgerContext, job: string, subject: string | null, params: unknown[]) {
   for (;;) {
     try {
-      return await coalescedWrite(ctx, params[1] as string, false, (q) => q.query<RunRow>(insertRunSql, params));
+      return await coalescedWrite(ctx, params[1] as string, false, (q) => q.query<RunRow>(insertRunSql, params), combinedInserts, params);
     } catch (err) {
       const e = err as { code?: string; constraint?: string; message?: string };
       if (e.code !== '23505' || !(e.constraint === 'runs_exclusive_idx' || e.message?.includes('runs_exclusive_idx'))) throw err;

@@ -3,11 +3,20 @@ import { LedgerError, RunFinishedError } from '../core/errors.js';
 import { canonicalJson, eventCanonicalParts } from '../core/hash.js';
 import { assertTransition, isTerminal, sourcesOf } from '../core/status.js';
 import type { Json, JsonObject, RunError } from '../core/types.js';
+import type { Queryable, QueryResult } from '../store/database.js';
 import { coalescedWrite } from './coalesce.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
 import type { RunRow } from './rows.js';
-import { TRANSITION_TARGET, type TransitionKind, transitionStatement } from './sql/transition.js';
+import {
+  COMBINABLE_KINDS,
+  type CombinableKind,
+  TRANSITION_TARGET,
+  type TransitionKind,
+  transitionManySql,
+  type TransitionRow,
+  transitionStatement,
+} from './sql/transition.js';
 
 export interface TransitionPayload {
   output?: Json;
@@ -76,7 +85,27 @@ export async function transition(
       error: json(payload.error),
       renewedAt: renewedAt ?? null,
     });
-    const { rows } = await coalescedWrite(ctx, id, false, (q) => q.query<RunRow>(statement.text, statement.values));
+    const combinable = !renewedAt && (COMBINABLE_KINDS as readonly string[]).includes(kind);
+    const row: TransitionRow = {
+      namespace: ctx.namespace,
+      id,
+      at,
+      head,
+      tail,
+      body,
+      output: json(payload.output),
+      statistics: json(payload.statistics),
+      notes: payload.notes ?? null,
+      error: json(payload.error),
+    };
+    const { rows } = await coalescedWrite(
+      ctx,
+      id,
+      false,
+      (q) => q.query<RunRow>(statement.text, statement.values),
+      combinable ? combinedTransitions(kind as CombinableKind) : undefined,
+      row,
+    );
     if (rows[0]) {
       const feed = isTerminal(target) || undefined;
       ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: rows[0].last_seq, status: target, feed });
@@ -97,4 +126,35 @@ export async function transition(
     }
     return transition(ctx, id, kind, payload, renewedAt, attempt + 1);
   });
+}
+
+const combiners = new Map<
+  CombinableKind,
+  { kind: string; combine: (q: Queryable, rows: TransitionRow[]) => Promise<(QueryResult<RunRow> | undefined)[]> }
+>();
+
+/**
+ * Terminal transitions of one kind in a batch (coalesce.ts), in one statement
+ * (sql/transition.ts transitionManySql). A transition it did not make (the run is not in a
+ * source status, or another run of its subject is in the same statement) gets `undefined`,
+ * and the coalescer makes it alone after the batch, as if it had come alone.
+ */
+function combinedTransitions(kind: CombinableKind) {
+  let combiner = combiners.get(kind);
+  if (!combiner) {
+    const target = TRANSITION_TARGET[kind];
+    combiner = {
+      kind: `transition:${kind}`,
+      async combine(q, rows) {
+        const { rows: done } = await q.query<RunRow>(transitionManySql(kind), [target, sourcesOf(target), JSON.stringify(rows)]);
+        const byRun = new Map(done.map((r) => [`${r.namespace}\u0000${r.id}`, r]));
+        return rows.map((r) => {
+          const updated = byRun.get(`${r.namespace}\u0000${r.id}`);
+          return updated ? { rows: [updated], rowCount: 1 } : undefined;
+        });
+      },
+    };
+    combiners.set(kind, combiner);
+  }
+  return combiner;
 }

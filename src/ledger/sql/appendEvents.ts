@@ -22,6 +22,35 @@ update runs set last_seq = $5, last_hash = $6,
        heartbeat_at = case when status in ${RENEWABLE_SQL} then $3::timestamptz else heartbeat_at end, suspect = false
  where namespace = $1 and id = $2`);
 
+/** Coalesced appends (coalesce.ts): lock the heads of many runs, in key order. $1 namespaces, $2 ids. */
+export const lockHeadsSql = prepared(`
+select r.namespace, r.id, r.status, r.last_seq, r.last_hash from runs r
+ where (r.namespace, r.id) in (select * from unnest($1::text[], $2::text[]))
+ order by r.namespace, r.id
+   for update`);
+
+/** The stored events of many runs that carry the given keys. $1 namespaces, $2 run ids, $3 keys (one triple per key). */
+export const reusedKeysSql = prepared(`
+select namespace, run_id, key, seq, type, level, body from events
+ where (namespace, run_id, key) in (select * from unnest($1::text[], $2::text[], $3::text[]))`);
+
+/**
+ * Coalesced appends: every run's new events ($1, rows with namespace, run_id, recorded_at) and
+ * every run's new head ($2: namespace, id, last_seq, last_hash, recorded_at) in one statement;
+ * any event renews the lease, as above.
+ */
+export const insertEventsAndAdvanceManySql = prepared(`
+with ins as (
+  insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
+  select e->>'namespace', e->>'run_id', (e->>'seq')::int, e->>'key', e->>'type', e->>'level', (e->>'at')::timestamptz,
+         (e->>'recorded_at')::timestamptz, e->'body', e->>'hash'
+    from jsonb_array_elements($1::jsonb) e
+)
+update runs r set last_seq = h.last_seq, last_hash = h.last_hash,
+       heartbeat_at = case when r.status in ${RENEWABLE_SQL} then h.recorded_at else r.heartbeat_at end, suspect = false
+  from jsonb_to_recordset($2::jsonb) as h(namespace text, id text, last_seq int, last_hash text, recorded_at timestamptz)
+ where r.namespace = h.namespace and r.id = h.id`);
+
 export interface EventRowInput {
   seq: number;
   key: string | null;

@@ -7,7 +7,7 @@
  * idempotent repeat, invalid transition).
  */
 import { sqlChainHash } from '../../core/hash.js';
-import type { RunStatus } from '../../core/types.js';
+import type { Json, RunStatus } from '../../core/types.js';
 import { prepared } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
@@ -68,15 +68,18 @@ export function transitionStatement(kind: TransitionKind, a: TransitionArgs): { 
   return { text: transitionSql(kind), values: PARAMS.map((name) => a[name]) };
 }
 
-const SET_BY_KIND: Record<TransitionKind, string> = {
-  start: `started_at = coalesce(r.started_at, $5), heartbeat_at = $5, suspect = false,
+/** What each kind sets besides the status and the chain head; `at` is the transition's time (an SQL expression). */
+const SET_BY_KIND: Record<TransitionKind, (at: string) => string> = {
+  start: (at) => `started_at = coalesce(r.started_at, ${at}), heartbeat_at = ${at}, suspect = false,
           attempt = case when r.status = 'retrying' then r.attempt + 1 else r.attempt end,
           error = case when r.status = 'retrying' then null else r.error end`,
-  complete: `output = p.output, statistics = p.statistics, notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
-  fail: `error = p.error, statistics = coalesce(p.statistics, r.statistics), notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
-  cancel: `error = p.error, notes = coalesce(p.notes, r.notes), finished_at = $5, suspect = false`,
-  retry: `error = p.error`,
-  timeout: `error = p.error, finished_at = $5, suspect = false`,
+  complete: (at) =>
+    `output = p.output, statistics = p.statistics, notes = coalesce(p.notes, r.notes), finished_at = ${at}, suspect = false`,
+  fail: (at) =>
+    `error = p.error, statistics = coalesce(p.statistics, r.statistics), notes = coalesce(p.notes, r.notes), finished_at = ${at}, suspect = false`,
+  cancel: (at) => `error = p.error, notes = coalesce(p.notes, r.notes), finished_at = ${at}, suspect = false`,
+  retry: () => `error = p.error`,
+  timeout: (at) => `error = p.error, finished_at = ${at}, suspect = false`,
 };
 
 const cache = new Map<TransitionKind, string>();
@@ -106,7 +109,7 @@ function transitionSql(kind: TransitionKind): string {
 with p as (
   select $9::jsonb as output, $10::jsonb as statistics, $11::text as notes, $12::jsonb as error, $13::timestamptz as renewed
 ), upd as (
-  update runs r set status = $3, ${SET_BY_KIND[kind]},
+  update runs r set status = $3, ${SET_BY_KIND[kind]('$5')},
          version = r.version + 1,
          last_seq = r.last_seq + 1,
          last_hash = ${sqlChainHash('r.last_hash', '$6::text', 'r.last_seq + 1', '$7::text')}
@@ -123,5 +126,79 @@ with p as (
   }
 select ${RUN_COLUMNS} from upd`);
   cache.set(kind, sql);
+  return sql;
+}
+
+/** The kinds whose transitions a batch of coalesced writes makes in one statement (coalesce.ts). */
+export const COMBINABLE_KINDS = ['complete', 'fail', 'cancel'] as const;
+export type CombinableKind = (typeof COMBINABLE_KINDS)[number];
+
+/**
+ * One transition's part in a combined statement (the row of `$3`). Output, statistics and
+ * error are JSON texts, as in the single statement: a JSON null stays a jsonb null, an
+ * absent value is SQL null.
+ */
+export interface TransitionRow {
+  namespace: string;
+  id: string;
+  at: string;
+  head: string;
+  tail: string;
+  body: Json;
+  output: string | null;
+  statistics: string | null;
+  notes: string | null;
+  error: string | null;
+}
+
+const manyCache = new Map<CombinableKind, string>();
+
+/**
+ * Many terminal transitions of one kind in ONE statement: the same CTEs as transitionSql,
+ * over a set of runs ($1 target status, $2 its source statuses, $3 a JSON array of
+ * TransitionRow). At most one run per subject is taken (`pick`): two runs of one subject
+ * would meet in one subject_status update and one subject.changed; the others return no
+ * row, and the coalescer makes them alone after the batch. Change rows stay per run in order
+ * (run.finished, then its subject.changed).
+ */
+export function transitionManySql(kind: CombinableKind): string {
+  let sql = manyCache.get(kind);
+  if (sql) return sql;
+  const runColumns = RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2');
+  const changeLog = `, chg as (${insertChangesFrom(`(
+    select namespace, type, at, run_id, job, subject, data from (
+      select namespace, 'run.finished' as type, p_at as at, id as run_id, job, subject,
+             jsonb_build_object('run', ${runChangeJson('upd')}) as data, 1 as ord
+        from upd
+      union all
+      select s.namespace, 'subject.changed', u.p_at, s.run_id, s.job, s.subject,
+             jsonb_build_object('job', s.job, 'subject', s.subject, 'previousStatus', s.previous_status, 'status', s.status, 'runId', s.run_id), 2
+        from subject s join upd u on u.namespace = s.namespace and u.id = s.run_id
+       where s.previous_status is distinct from s.status
+    ) x order by run_id, ord
+  ) c`)})`;
+  sql = prepared(`
+with p as (
+  select namespace, id, at, head, tail, body, output::jsonb as output, statistics::jsonb as statistics, notes, error::jsonb as error
+    from jsonb_to_recordset($3::jsonb)
+      as p(namespace text, id text, at timestamptz, head text, tail text, body jsonb, output text, statistics text, notes text, error text)
+), pick as (
+  select distinct on (r.namespace, r.job, coalesce(r.subject, r.id)) p.*
+    from p join runs r on r.namespace = p.namespace and r.id = p.id
+   order by r.namespace, r.job, coalesce(r.subject, r.id), p.id
+), upd as (
+  update runs r set status = $1, ${SET_BY_KIND[kind]('p.at')},
+         version = r.version + 1,
+         last_seq = r.last_seq + 1,
+         last_hash = ${sqlChainHash('r.last_hash', 'p.head', 'r.last_seq + 1', 'p.tail')}
+    from pick p
+   where r.namespace = p.namespace and r.id = p.id and r.status = any($2::text[])
+  returning ${runColumns}, p.at as p_at, p.body as p_body
+), ev as (
+  insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
+  select namespace, id, last_seq, 'run.status', p_at, p_at, p_body, last_hash from upd
+), subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}, ${rollupCtesFrom('upd')}
+select ${RUN_COLUMNS} from upd`);
+  manyCache.set(kind, sql);
   return sql;
 }
