@@ -59,8 +59,11 @@ interface WriterLine {
 }
 
 /** Starts the writer; `onLine` sees each line as it is printed. */
-function startWriter(dataDir: string, prefix: string, onLine: (line: WriterLine) => void) {
-  const child = spawn(process.execPath, ['--import', LOADER, WRITER, dataDir, prefix], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+function startWriter(dataDir: string, prefix: string, onLine: (line: WriterLine) => void, workers = 1) {
+  const child = spawn(process.execPath, ['--import', LOADER, WRITER, dataDir, prefix, String(workers)], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let buffer = '';
   let stderr = '';
@@ -115,49 +118,61 @@ describe.skipIf(skip)(`embedded data directory${skip ? ` (${skip})` : ''}`, () =
     }
   });
 
-  it(`a writer SIGKILLed ${ROUNDS} times mid-write leaves a directory that opens, verifies and holds everything acknowledged`, async () => {
-    const dataDir = dataDirOfFile();
-    const acks = new Acks();
-    const kills: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      let ackLines = 0;
-      const stopAt = 10 + Math.floor(Math.random() * 40);
-      let opened = false;
-      const writer = startWriter(dataDir, `k${round}`, (l) => {
-        if (l.opened) opened = true;
-        if (l.send === 'run' && l.id) acks.created.add(l.id);
-        if (l.send === 'events') for (const k of l.keys!) acks.sentKeys.add(k);
-        if (l.ack === 'events') acks.ackEvents(l.id!, l.keys!, l.results!);
-        if (l.ack === 'complete') acks.completed.set(l.id!, { subject: l.subject!, job: 'fault-embedded', output: l.output! });
-        if (l.ack) ackLines++;
-      });
-      while (ackLines < stopAt && writer.child.exitCode === null) await sleep(5);
-      writer.child.kill('SIGKILL');
-      const end = await writer.exited;
-      expect(end.signal, `the writer must die by SIGKILL, not by itself: ${end.stderr}`).toBe('SIGKILL');
-      expect(opened).toBe(true);
-      kills.push(ackLines);
-    }
-    // A run whose create was sent but not acknowledged may be missing: only acknowledged ones must exist.
-    const ledger = await openLedger({ dataDir });
-    try {
-      const created = [...acks.created];
-      const existing = new Set(
-        (await ledger.database.query<{ id: string }>(`select id from runs where id = any($1::text[])`, [created])).rows.map((r) => r.id),
-      );
-      acks.created.clear();
-      for (const id of created) if (existing.has(id)) acks.created.add(id);
-      const counts = await checkNothingLost(ledger, acks, { allSentAcknowledged: false, runIdPrefix: 'k' });
-      expect(counts.completed).toBeGreaterThan(0);
-      const { rows } = await ledger.database.query<{ n: number }>(`select count(*)::int as n from checkpoints`);
-      console.log(
-        `[faults] embedded kill: ${ROUNDS} kills after ${kills.join(', ')} acknowledged writes; ${rows[0].n} checkpoints; ${JSON.stringify(counts)}`,
-      );
-    } finally {
-      await ledger.close();
-    }
-    const verify = await runCli(['--data-dir', dataDir, 'verify', '--all']);
-    expect(verify.stdout).toMatch(/^ok: /);
-    expect(verify.code).toBe(0);
-  });
+  it.each([
+    { workers: 1, prefix: 'k', what: 'a writer' },
+    // 16 concurrent loops in one process: their writes share transactions (group commit), so kills land mid-batch.
+    { workers: 16, prefix: 'b', what: '16 concurrent writers (batched writes)' },
+  ])(
+    `$what SIGKILLed ${ROUNDS} times mid-write leave a directory that opens, verifies and holds everything acknowledged`,
+    async ({ workers, prefix }) => {
+      const dataDir = dataDirOfFile();
+      const acks = new Acks();
+      const kills: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        let ackLines = 0;
+        const stopAt = workers * (10 + Math.floor(Math.random() * 40));
+        let opened = false;
+        const writer = startWriter(
+          dataDir,
+          `${prefix}${round}`,
+          (l) => {
+            if (l.opened) opened = true;
+            if (l.send === 'run' && l.id) acks.created.add(l.id);
+            if (l.send === 'events') for (const k of l.keys!) acks.sentKeys.add(k);
+            if (l.ack === 'events') acks.ackEvents(l.id!, l.keys!, l.results!);
+            if (l.ack === 'complete') acks.completed.set(l.id!, { subject: l.subject!, job: 'fault-embedded', output: l.output! });
+            if (l.ack) ackLines++;
+          },
+          workers,
+        );
+        while (ackLines < stopAt && writer.child.exitCode === null) await sleep(5);
+        writer.child.kill('SIGKILL');
+        const end = await writer.exited;
+        expect(end.signal, `the writer must die by SIGKILL, not by itself: ${end.stderr}`).toBe('SIGKILL');
+        expect(opened).toBe(true);
+        kills.push(ackLines);
+      }
+      // A run whose create was sent but not acknowledged may be missing: only acknowledged ones must exist.
+      const ledger = await openLedger({ dataDir });
+      try {
+        const created = [...acks.created];
+        const existing = new Set(
+          (await ledger.database.query<{ id: string }>(`select id from runs where id = any($1::text[])`, [created])).rows.map((r) => r.id),
+        );
+        acks.created.clear();
+        for (const id of created) if (existing.has(id)) acks.created.add(id);
+        const counts = await checkNothingLost(ledger, acks, { allSentAcknowledged: false, runIdPrefix: prefix });
+        expect(counts.completed).toBeGreaterThan(0);
+        const { rows } = await ledger.database.query<{ n: number }>(`select count(*)::int as n from checkpoints`);
+        console.log(
+          `[faults] embedded kill (${workers} writers): ${ROUNDS} kills after ${kills.join(', ')} acknowledged writes; ${rows[0].n} checkpoints; ${JSON.stringify(counts)}`,
+        );
+      } finally {
+        await ledger.close();
+      }
+      const verify = await runCli(['--data-dir', dataDir, 'verify', '--all']);
+      expect(verify.stdout).toMatch(/^ok: /);
+      expect(verify.code).toBe(0);
+    },
+  );
 });
