@@ -55,6 +55,13 @@ table expectations
   missed_due_at timestamp with time zone
   next_missed_at timestamp with time zone
 
+table retention_rules
+  namespace text not null
+  job text not null
+  keep_days integer not null
+  keep_last_per_subject integer not null default 0
+  updated_at timestamp with time zone not null
+
 table run_rollups_day
   namespace text not null
   start timestamp with time zone not null
@@ -143,6 +150,18 @@ table tokens
   revoked_at timestamp with time zone
   last_used_at timestamp with time zone
 
+table tombstones
+  namespace text not null
+  id text not null
+  job text not null
+  subject text
+  status text not null
+  created_at timestamp with time zone not null
+  finished_at timestamp with time zone not null
+  last_seq integer not null
+  last_hash text not null
+  pruned_at timestamp with time zone not null
+
 table webhook_attempts
   namespace text not null
   webhook_id text not null
@@ -188,6 +207,9 @@ expectations.expectations_check: CHECK (((every_s IS NULL) <> (cron IS NULL)))
 expectations.expectations_every_s_check: CHECK ((every_s > 0))
 expectations.expectations_grace_s_check: CHECK ((grace_s >= 0))
 expectations.expectations_pkey: PRIMARY KEY (namespace, job)
+retention_rules.retention_rules_keep_days_check: CHECK (((keep_days >= 0) AND (keep_days <= 36500)))
+retention_rules.retention_rules_keep_last_per_subject_check: CHECK (((keep_last_per_subject >= 0) AND (keep_last_per_subject <= 100000)))
+retention_rules.retention_rules_pkey: PRIMARY KEY (namespace, job)
 run_rollups_day.run_rollups_day_pkey: PRIMARY KEY (namespace, start, job, status, bin, shard)
 run_rollups_hour.run_rollups_hour_pkey: PRIMARY KEY (namespace, start, job, status, bin, shard)
 runledger_migrations.runledger_migrations_pkey: PRIMARY KEY (id)
@@ -197,6 +219,7 @@ subject_status.subject_status_pkey: PRIMARY KEY (namespace, job, subject)
 tokens.tokens_pkey: PRIMARY KEY (id)
 tokens.tokens_scope_check: CHECK ((scope = ANY (ARRAY['read'::text, 'write'::text, 'admin'::text])))
 tokens.tokens_token_hash_key: UNIQUE (token_hash)
+tombstones.tombstones_pkey: PRIMARY KEY (namespace, id)
 webhook_attempts.webhook_attempts_namespace_webhook_id_fkey: FOREIGN KEY (namespace, webhook_id) REFERENCES webhooks(namespace, id) ON DELETE CASCADE
 webhook_attempts.webhook_attempts_outcome_check: CHECK ((outcome = ANY (ARRAY['delivered'::text, 'retry'::text, 'failed'::text, 'disabled'::text])))
 webhook_attempts.webhook_attempts_pkey: PRIMARY KEY (namespace, webhook_id, change_id, attempt)
@@ -211,6 +234,7 @@ CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)
 CREATE UNIQUE INDEX events_pkey ON events USING btree (namespace, run_id, seq)
 CREATE UNIQUE INDEX expectations_pkey ON expectations USING btree (namespace, job)
+CREATE UNIQUE INDEX retention_rules_pkey ON retention_rules USING btree (namespace, job)
 CREATE INDEX run_rollups_day_fold_idx ON run_rollups_day USING btree (start) WHERE (shard <> 0)
 CREATE UNIQUE INDEX run_rollups_day_pkey ON run_rollups_day USING btree (namespace, start, job, status, bin, shard)
 CREATE INDEX run_rollups_day_start_idx ON run_rollups_day USING btree (start) WHERE (shard <> 0)
@@ -226,6 +250,7 @@ CREATE INDEX runs_live_idx ON runs USING btree (namespace, status) WHERE (status
 CREATE INDEX runs_live_start_idx ON runs USING btree (namespace, job, trigger, started_at) WHERE (source IS NULL)
 CREATE INDEX runs_parent_idx ON runs USING btree (namespace, parent_id, created_at DESC, id DESC) WHERE (parent_id IS NOT NULL)
 CREATE UNIQUE INDEX runs_pkey ON runs USING btree (namespace, id)
+CREATE INDEX runs_retention_idx ON runs USING btree (namespace, job, finished_at, id) WHERE (finished_at IS NOT NULL)
 CREATE UNIQUE INDEX runs_source_idx ON runs USING btree (namespace, source, source_id) WHERE (source IS NOT NULL)
 CREATE INDEX runs_status_idx ON runs USING btree (namespace, status, created_at DESC, id DESC)
 CREATE INDEX runs_subject_idx ON runs USING btree (namespace, subject, created_at DESC, id DESC) WHERE (subject IS NOT NULL)
@@ -238,6 +263,7 @@ CREATE INDEX subject_status_overdue_idx ON subject_status USING btree (overdue_a
 CREATE UNIQUE INDEX subject_status_pkey ON subject_status USING btree (namespace, job, subject)
 CREATE UNIQUE INDEX tokens_pkey ON tokens USING btree (id)
 CREATE UNIQUE INDEX tokens_token_hash_key ON tokens USING btree (token_hash)
+CREATE UNIQUE INDEX tombstones_pkey ON tombstones USING btree (namespace, id)
 CREATE UNIQUE INDEX webhook_attempts_pkey ON webhook_attempts USING btree (namespace, webhook_id, change_id, attempt)
 CREATE INDEX webhook_deliveries_claim_idx ON webhook_deliveries USING btree (namespace, webhook_id, next_at) WHERE (state = 'pending'::text)
 CREATE INDEX webhook_deliveries_failed_idx ON webhook_deliveries USING btree (namespace, webhook_id) WHERE (state = 'failed'::text)
@@ -261,6 +287,11 @@ CREATE OR REPLACE FUNCTION runledger_refuse_change()
  LANGUAGE plpgsql
 AS $function$
 begin
+  if tg_op = 'DELETE'
+     and current_setting('runledger.pruning', true) = pg_current_xact_id()::text
+     and exists (select 1 from tombstones t where t.namespace = old.namespace and t.id = old.run_id) then
+    return old;
+  end if;
   raise exception 'runledger: % rows are immutable', tg_table_name using errcode = 'RL001';
 end
 $function$

@@ -21,6 +21,8 @@ import type {
   EventPage,
   Expectation,
   ExpectationInput,
+  ExportPage,
+  ExportQuery,
   FailInput,
   ImportOptions,
   ImportResult,
@@ -29,7 +31,12 @@ import type {
   ListEventsOptions,
   ListRunsFilter,
   ListSubjectsFilter,
+  PruneOptions,
+  PruneResult,
   ReapResult,
+  RestoreResult,
+  RetentionRule,
+  RetentionRules,
   RetryInput,
   Run,
   RunHandle,
@@ -51,6 +58,7 @@ import {
   completeSchema,
   eventBatchSchema,
   expectationInputSchema,
+  exportQuerySchema,
   failSchema,
   importOptionsSchema,
   json,
@@ -60,6 +68,8 @@ import {
   namespaceSchema,
   parseInput,
   parseVerifyTarget,
+  pruneOptionsSchema,
+  retentionRulesSchema,
   retrySchema,
   runIdSchema,
   sourceSchema,
@@ -368,6 +378,38 @@ class HttpLedger implements RunledgerClient {
   /** Revokes one of this namespace's tokens (admin scope); revoking twice is a no-op. */
   async revokeToken(id: string): Promise<TokenInfo> {
     return this.send({ method: 'DELETE', path: `/v1/tokens/${encodeURIComponent(id)}`, idempotent: true });
+  }
+  async setRetention(rules: RetentionRule[]): Promise<RetentionRules> {
+    parseInput(retentionRulesSchema, rules, 'rules');
+    return this.send({ method: 'PUT', path: '/v1/retention', body: { rules }, idempotent: true });
+  }
+  async getRetention(): Promise<RetentionRules> {
+    return this.send({ method: 'GET', path: '/v1/retention', idempotent: true });
+  }
+  async prune(opts: PruneOptions = {}): Promise<PruneResult> {
+    parseInput(pruneOptionsSchema, opts ?? {});
+    // A lost answer after a prune is safe to repeat: the next chunk is pruned, or nothing.
+    return this.send({ method: 'POST', path: '/v1/prune', body: opts ?? {}, idempotent: true });
+  }
+  async exportRuns(query: ExportQuery = {}): Promise<ExportPage> {
+    const q = parseInput(exportQuerySchema, query ?? {});
+    const text = await this.send<string>({
+      method: 'GET',
+      path: '/v1/export',
+      query: { ...query, limit: q.limit ?? 100 },
+      idempotent: true,
+      raw: true,
+    });
+    const lines = text.split('\n').filter((l) => l !== '');
+    const end = lines.length ? (JSON.parse(lines[lines.length - 1]) as { end?: boolean; nextAfter?: string | null }) : {};
+    if (!end.end) throw new LedgerError('internal_error', 'the export stream ended before its end line (the server stopped mid-answer)');
+    return { runs: lines.slice(1, -1).map((l) => JSON.parse(l)), nextAfter: end.nextAfter ?? null };
+  }
+  async restoreRuns(runs: unknown[]): Promise<RestoreResult> {
+    if (!Array.isArray(runs))
+      throw new ValidationError('runs must be an array of exported runs', [{ field: 'runs', message: 'not an array' }]);
+    // Idempotent: a run restored twice is a duplicate the second time.
+    return this.send({ method: 'POST', path: '/v1/restore', body: { runs }, idempotent: true });
   }
   async tail(runId: string, opts: TailOptions): Promise<TailResult> {
     return tailRun(this.transport, this.namespace, parseRunId(runId), opts);

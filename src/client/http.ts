@@ -26,6 +26,7 @@ import {
   LedgerError,
   MigrationError,
   NotFoundError,
+  PrunedError,
   RunActiveError,
   RunFinishedError,
   ValidationError,
@@ -45,6 +46,7 @@ const CLASSES: Partial<Record<ErrorCode, abstract new (...args: never[]) => Ledg
   migration_mismatch: MigrationError,
   configuration: ConfigurationError,
   run_active: RunActiveError,
+  pruned: PrunedError,
 };
 
 /**
@@ -70,6 +72,7 @@ interface ProblemBody {
   code?: string;
   errors?: ErrorDetail[];
   activeRunId?: string;
+  tombstone?: Record<string, unknown>;
 }
 
 /** Rebuilds the LedgerError subclass for `code`, with the server's message and details. */
@@ -83,6 +86,7 @@ export function toLedgerError(status: number, body: ProblemBody): Error {
   if (!cls) return new LedgerError(...args);
   const err = Reflect.construct(LedgerError, args, cls) as LedgerError;
   if (cls === RunActiveError) Object.defineProperty(err, 'activeRunId', { value: body.activeRunId, enumerable: true });
+  if (cls === PrunedError) Object.defineProperty(err, 'tombstone', { value: body.tombstone ?? {}, enumerable: true });
   return err;
 }
 
@@ -135,6 +139,8 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** Safe to send again after a failure that may have reached the server. */
   idempotent: boolean;
+  /** Answer the body as text (NDJSON), not parsed JSON; problems are still LedgerErrors. */
+  raw?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -200,6 +206,7 @@ export async function request<T>(t: Transport, spec: RequestSpec): Promise<JsonR
       await sleep(backoff(attempt));
       continue;
     }
+    if (spec.raw && res.status < 400) return { status: res.status, body: res.text as T };
     let body: unknown;
     try {
       body = res.text ? JSON.parse(res.text) : undefined;

@@ -33,6 +33,8 @@ export const ERRORS = {
   payload_too_large: { status: 413, title: 'Payload too large', exit: EXIT_FAILURE },
   rate_limited: { status: 429, title: 'Too many requests', exit: EXIT_FAILURE },
   run_active: { status: 409, title: 'Another exclusive run is live', exit: EXIT_FAILURE },
+  // The run was pruned by retention: its tombstone (with the final chain head) is all that is left.
+  pruned: { status: 410, title: 'Run pruned', exit: EXIT_FAILURE },
   // Faults of the server's own set-up: a client never causes them, so they are 500s.
   data_dir_locked: { status: 500, title: 'Data directory locked', exit: EXIT_USAGE },
   migration_mismatch: { status: 500, title: 'Migration mismatch', exit: EXIT_USAGE },
@@ -175,6 +177,19 @@ export class RunActiveError extends LedgerError {
   /** Extension members of the problem+json answer. */
   get extensions(): Record<string, unknown> {
     return { activeRunId: this.activeRunId };
+  }
+}
+
+/** The run was pruned under the namespace's retention rules; `tombstone` holds its final chain head. */
+export class PrunedError extends LedgerError {
+  readonly tombstone: Record<string, unknown>;
+  constructor(message: string, tombstone: Record<string, unknown>) {
+    super('pruned', message, { details: [{ field: 'id', message: 'pruned', prunedAt: tombstone.prunedAt }] });
+    this.tombstone = tombstone;
+  }
+  /** Extension members of the problem+json answer. */
+  get extensions(): Record<string, unknown> {
+    return { tombstone: this.tombstone };
   }
 }
 

@@ -301,6 +301,123 @@ export interface ReapResult {
   timedOut: RunRef[];
 }
 
+/** A retention rule (README "Retention"): without `job`, the namespace's default. */
+export interface RetentionRule {
+  /** The job it applies to; absent for the namespace's default (which the job's own rule overrides). */
+  job?: string;
+  /** Finished runs older than this many days (by finishedAt) may be pruned; 0–36500. */
+  keepDays: number;
+  /** The newest N finished runs of each subject are kept whatever their age (default 0). */
+  keepLastPerSubject?: number;
+}
+
+export interface RetentionRules {
+  rules: (RetentionRule & { keepLastPerSubject: number; updatedAt: string })[];
+}
+
+/** What a pruned run leaves behind: its identity and the final head of its hash chain. */
+export interface Tombstone {
+  namespace: string;
+  id: string;
+  job: string;
+  subject: string | null;
+  status: RunStatus;
+  createdAt: string;
+  finishedAt: string;
+  lastSeq: number;
+  lastHash: string;
+  prunedAt: string;
+}
+
+export interface PruneOptions {
+  /** Report what would be pruned (count, and the first `limit` ids); delete nothing. */
+  dryRun?: boolean;
+  /** Runs per call, one transaction (1–5000, default 500). */
+  limit?: number;
+  /** Prune only these runs, each only if the rules still allow it (prune --archive's second step). */
+  ids?: string[];
+}
+
+export interface PruneResult {
+  /** Runs pruned by this call (for a dry run: that would be, up to `limit`). */
+  runs: { id: string; job: string; subject: string | null; finishedAt: string; lastSeq: number }[];
+  pruned: number;
+  events: number;
+  checkpoints: number;
+  /** Dry run only: every run the rules allow pruning now. */
+  eligible?: number;
+  /** True when more runs may be eligible after this call. */
+  more: boolean;
+}
+
+/** One run in an export (NDJSON line), with everything needed to restore it exactly. */
+export interface ExportedRun {
+  run: {
+    id: string;
+    job: string;
+    subject: string | null;
+    trigger: string | null;
+    actor: string | null;
+    parentId: string | null;
+    status: RunStatus;
+    attempt: number;
+    externalIds: Record<string, string>;
+    params: JsonObject;
+    tags: Record<string, string>;
+    notes: string | null;
+    output: Json | null;
+    statistics: JsonObject | null;
+    error: RunError | null;
+    progress: Json | null;
+    createdAt: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    heartbeatAt: string | null;
+    leaseS: number | null;
+    deadlineAt: string | null;
+    suspect: boolean;
+    version: number;
+    lastSeq: number;
+    lastHash: string;
+    source: string | null;
+    sourceId: string | null;
+    exclusive: boolean;
+  };
+  events: Omit<LedgerEvent, 'runId'>[];
+  checkpoints: (Omit<Checkpoint, 'runId' | 'data'> & { data: Json | null })[];
+}
+
+export interface ExportQuery {
+  job?: string;
+  /** Runs finished before this time (live runs are never exported with `before`). */
+  before?: string;
+  /** Only runs the retention rules allow pruning now (what prune --archive writes). */
+  prunable?: boolean;
+  /** The `nextAfter` of the previous page. */
+  after?: string;
+  /** Runs per page (1–1000, default 100). */
+  limit?: number;
+}
+
+export interface ExportPage {
+  runs: ExportedRun[];
+  nextAfter: string | null;
+}
+
+export interface RestoreItemResult {
+  index: number;
+  id: string | null;
+  status: 'restored' | 'duplicate' | 'invalid';
+  error?: { code: string; message: string };
+}
+
+export interface RestoreResult {
+  results: RestoreItemResult[];
+  restored: number;
+  duplicates: number;
+  invalid: number;
+}
+
 /** A historical run to import; see the README's import section. */
 export interface ImportRecord {
   sourceId: string;
@@ -506,5 +623,14 @@ export interface Ledger {
   listWebhookDeliveries(id: string, query?: DeliveryQuery): Promise<Delivery[]>;
   /** Delivers again the matching changes after a cursor (and enables a disabled webhook). Admin scope over HTTP. */
   replayWebhook(id: string, input: ReplayInput): Promise<ReplayResult>;
+  /** Replaces the namespace's retention rules (README "Retention"). Admin scope over HTTP. */
+  setRetention(rules: RetentionRule[]): Promise<RetentionRules>;
+  getRetention(): Promise<RetentionRules>;
+  /** One chunk of pruning (one transaction) under the rules; call until `more` is false. Admin scope over HTTP. */
+  prune(opts?: PruneOptions): Promise<PruneResult>;
+  /** A page of whole runs (run, events, checkpoints), oldest finished first, for export and archive. */
+  exportRuns(query?: ExportQuery): Promise<ExportPage>;
+  /** Restores exported runs exactly (same ids, seqs, hashes); over a tombstone only when the chain ends in its hash. */
+  restoreRuns(runs: unknown[]): Promise<RestoreResult>;
   close(): Promise<void>;
 }

@@ -556,3 +556,150 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what?
   });
   throw new ValidationError(details.map((d) => d.message).join('; '), details);
 }
+
+/** PUT /v1/retention: the namespace's whole rule set, at most one rule per job and one default. */
+export const retentionRuleSchema = z.strictObject(
+  {
+    job: name('job').optional(),
+    keepDays: z
+      .number({ error: 'keepDays is required: a whole number of days, 0–36500' })
+      .int('keepDays must be a whole number of days, 0–36500')
+      .min(0, 'keepDays must be a whole number of days, 0–36500')
+      .max(36500, 'keepDays must be a whole number of days, 0–36500'),
+    keepLastPerSubject: z
+      .number({ error: 'keepLastPerSubject must be a whole number, 0–100000' })
+      .int('keepLastPerSubject must be a whole number, 0–100000')
+      .min(0, 'keepLastPerSubject must be a whole number, 0–100000')
+      .max(100000, 'keepLastPerSubject must be a whole number, 0–100000')
+      .optional(),
+  },
+  { error: takes('a retention rule', '{ job?, keepDays, keepLastPerSubject? }') },
+);
+
+export const retentionRulesSchema = z
+  .array(retentionRuleSchema, { error: 'rules must be an array of { job?, keepDays, keepLastPerSubject? }' })
+  .max(1000, 'rules must hold at most 1000 rules')
+  .superRefine((rules, ctx) => {
+    const seen = new Map<string, number>();
+    rules.forEach((r, i) => {
+      const key = r.job ?? '';
+      const first = seen.get(key);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'job'],
+          message: `${r.job === undefined ? 'the namespace default (no job)' : `job ${JSON.stringify(r.job)}`} has a rule already (rules.${first}); give one rule per job and at most one without a job`,
+        });
+      else seen.set(key, i);
+    });
+  });
+
+export const pruneOptionsSchema = z.strictObject(
+  {
+    dryRun: z.boolean({ error: 'dryRun must be true or false' }).optional(),
+    limit: z
+      .number({ error: 'limit must be a whole number, 1–5000' })
+      .int('limit must be a whole number, 1–5000')
+      .min(1, 'limit must be a whole number, 1–5000')
+      .max(5000, 'limit must be a whole number, 1–5000')
+      .optional(),
+    ids: z.array(runIdSchema, { error: 'ids must be an array of run ids' }).max(5000, 'ids must hold at most 5000 run ids').optional(),
+  },
+  { error: takes('prune options', '{ dryRun?, limit?, ids? }') },
+);
+
+export const exportQuerySchema = z.strictObject(
+  {
+    job: name('job').optional(),
+    before: isoTime('before').optional(),
+    prunable: z.boolean({ error: 'prunable must be true or false' }).optional(),
+    after: z
+      .string({ error: 'after must be the nextAfter of a previous page' })
+      .max(1000, 'after must be at most 1000 characters')
+      .optional(),
+    limit: z
+      .number({ error: 'limit must be a whole number, 1–1000' })
+      .int('limit must be a whole number, 1–1000')
+      .min(1, 'limit must be a whole number, 1–1000')
+      .max(1000, 'limit must be a whole number, 1–1000')
+      .optional(),
+  },
+  { error: takes('an export query', '{ job?, before?, prunable?, after?, limit? }') },
+);
+
+const nullable = <T extends z.ZodType>(s: T) => s.nullable();
+const storedTime = (what: string) => isoTime(what);
+const wholeNumber = (what: string, min: number) =>
+  z
+    .number({ error: `${what} must be a whole number` })
+    .int(`${what} must be a whole number`)
+    .min(min, `${what} must be at least ${min}`);
+const sha256Text = (what: string) =>
+  z.string({ error: `${what} must be a string` }).regex(/^([0-9a-f]{64})?$/, `${what} must be a sha256 hex digest`);
+
+/** One line of an export (`ExportedRun`): what restoreRuns takes. Hashes are checked by the restore itself. */
+export const exportedRunSchema = z.strictObject(
+  {
+    run: z.strictObject(
+      {
+        id: runIdSchema,
+        job: name('job'),
+        subject: nullable(name('subject', LIMITS.subjectLength)),
+        trigger: nullable(name('trigger')),
+        actor: nullable(name('actor')),
+        parentId: nullable(runIdSchema),
+        status: z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` }),
+        attempt: wholeNumber('attempt', 1),
+        externalIds: stringMap('externalIds', LIMITS.externalIdValueLength),
+        params: jsonObject,
+        tags: stringMap('tags', LIMITS.tagValueLength),
+        notes: nullable(z.string().max(LIMITS.notesLength)),
+        output: json.nullable(),
+        statistics: nullable(jsonObject),
+        error: nullable(runErrorSchema),
+        progress: json.nullable(),
+        createdAt: storedTime('createdAt'),
+        startedAt: nullable(storedTime('startedAt')),
+        finishedAt: nullable(storedTime('finishedAt')),
+        heartbeatAt: nullable(storedTime('heartbeatAt')),
+        leaseS: nullable(wholeNumber('leaseS', 1).max(LIMITS.maxLeaseS)),
+        deadlineAt: nullable(storedTime('deadlineAt')),
+        suspect: z.boolean(),
+        version: wholeNumber('version', 1),
+        lastSeq: wholeNumber('lastSeq', 0),
+        lastHash: sha256Text('lastHash'),
+        source: nullable(sourceSchema),
+        sourceId: nullable(z.string().min(1).max(1024)),
+        exclusive: z.boolean(),
+      },
+      { error: takes('run', '{ id, job, status, … } (a line of runledger export)') },
+    ),
+    events: z.array(
+      z.strictObject({
+        seq: wholeNumber('seq', 1),
+        key: nullable(name('key')),
+        type: name('type'),
+        level: z.enum(EVENT_LEVELS).nullable(),
+        at: storedTime('at'),
+        recordedAt: storedTime('recordedAt'),
+        body: json,
+        hash: sha256Text('hash'),
+      }),
+      { error: 'events must be an array' },
+    ),
+    checkpoints: z.array(
+      z.strictObject({
+        name: name('name'),
+        kind: nullable(name('kind')),
+        ref: nullable(name('ref', LIMITS.subjectLength)),
+        metadata: jsonObject,
+        data: json.nullable(),
+        contentHash: sha256Text('contentHash'),
+        seq: wholeNumber('seq', 1),
+        createdAt: storedTime('createdAt'),
+      }),
+      { error: 'checkpoints must be an array' },
+    ),
+  },
+  { error: takes('an exported run', '{ run, events, checkpoints } (a line of runledger export)') },
+);

@@ -7,6 +7,7 @@ import { checkpointInputSchema, parseInput } from '../core/validation.js';
 import { type ChainHead, insertChained, lockRun } from './chain.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
+import { missingRun } from './retention.js';
 import { type CheckpointRow, toCheckpoint } from './rows.js';
 import { RENEWABLE_SQL } from './sql/fragments.js';
 
@@ -27,7 +28,7 @@ export async function writeCheckpoint(ctx: LedgerContext, id: string, raw: Check
   const result = await mapDbErrors(() =>
     ctx.db.withTransaction(async (tx) => {
       const head = await lockRun<ChainHead & { status: RunStatus }>(tx, ctx.namespace, id);
-      if (!head) throw NotFoundError.run(id, ctx.namespace);
+      if (!head) throw await missingRun(ctx, id, tx);
       const { rows } = await tx.query<CheckpointRow>(
         `select ${COLUMNS} from checkpoints where namespace = $1 and run_id = $2 and name = $3`,
         [ctx.namespace, id, input.name],

@@ -16,7 +16,11 @@ const insertRunSql = prepared(`
 with ins as (
   insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
                     created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14, $15, $16, $17, $18, $20)
+  select $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13::timestamptz, $14::timestamptz, $15::int,
+         $16::timestamptz, $17::int, $18, $20::boolean
+   -- A pruned run's id is never reused (idempotency never expires): no insert, and the
+   -- look-up below answers \`pruned\` with the tombstone.
+   where not exists (select 1 from tombstones t where t.namespace = $1 and t.id = $2)
   on conflict (namespace, id) do nothing
   returning ${RUN_COLUMNS}
 ), ev as (

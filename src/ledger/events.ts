@@ -8,6 +8,7 @@ import type { Queryable } from '../store/database.js';
 import { type ChainHead, chainRows, lockRun, type NewEvent } from './chain.js';
 import { coalescedWrite } from './coalesce.js';
 import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
+import { missingRun } from './retention.js';
 import { appendOneEventSql } from './sql/appendEvent.js';
 import {
   batchAppendEventsAndAdvanceSql,
@@ -86,7 +87,11 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
       combinedAppends,
       write,
     ),
-  );
+  ).catch(async (err: unknown) => {
+    // A run that is not there may have been pruned: then the answer is its tombstone (410 pruned).
+    if (err instanceof NotFoundError && err.message === NotFoundError.run(id, ctx.namespace).message) throw await missingRun(ctx, id);
+    throw err;
+  });
   if (result.appended) ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: result.lastSeq });
   return result.results;
 }

@@ -15,6 +15,8 @@ import type {
   EventPage,
   Expectation,
   ExpectationInput,
+  ExportPage,
+  ExportQuery,
   FailInput,
   ImportOptions,
   ImportResult,
@@ -24,7 +26,12 @@ import type {
   ListRunsFilter,
   ListSubjectsFilter,
   MonitorResult,
+  PruneOptions,
+  PruneResult,
   ReapResult,
+  RestoreResult,
+  RetentionRule,
+  RetentionRules,
   RetryInput,
   Run,
   RunHandle,
@@ -62,6 +69,7 @@ import { heartbeat } from './heartbeat.js';
 import { importRuns } from './import.js';
 import { getRun, getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';
 import { reap } from './reaper.js';
+import { exportRuns, getRetention, prune, restoreRuns, retentionNamespaces, setRetention } from './retention.js';
 import { toRun } from './rows.js';
 import { stats } from './stats.js';
 import { transition } from './transition.js';
@@ -304,6 +312,54 @@ export class SqlLedger implements Ledger {
   }
   async replayWebhook(id: string, input: ReplayInput): Promise<ReplayResult> {
     return replayWebhook(this.ctx, id, input);
+  }
+  /**
+   * Replaces the namespace's retention rules (README "Retention"); a rule without `job` is the
+   * default, a job's own rule wins over it.
+   * @example
+   * await ledger.setRetention([{ keepDays: 90 }, { job: 'compliance-check', keepDays: 400, keepLastPerSubject: 10 }]);
+   */
+  setRetention(rules: RetentionRule[]): Promise<RetentionRules> {
+    return setRetention(this.ctx, rules);
+  }
+  getRetention(): Promise<RetentionRules> {
+    return getRetention(this.ctx);
+  }
+  /**
+   * One chunk (one short transaction) of pruning under the namespace's rules; call it until
+   * `more` is false. Every pruned run leaves a tombstone.
+   */
+  prune(opts?: PruneOptions): Promise<PruneResult> {
+    return prune(this.ctx, opts);
+  }
+  /**
+   * The server's pruner: every namespace with rules, chunk by chunk, until nothing is left or
+   * `maxRuns` are pruned, sleeping `sleepMs` between chunks (a bounded rate). Another process
+   * pruning a chunk (the advisory lock is taken) ends the pass.
+   */
+  async pruneAll(opts: { chunk?: number; sleepMs?: number; maxRuns?: number } = {}): Promise<{ pruned: number }> {
+    let pruned = 0;
+    const max = opts.maxRuns ?? 10_000;
+    for (const ns of await retentionNamespaces(this.ctx)) {
+      const ctx = { ...this.ctx, namespace: ns };
+      while (pruned < max) {
+        if (this.shared.closed) return { pruned };
+        const r = await prune(ctx, { limit: Math.min(opts.chunk ?? 500, max - pruned) }, { tryLock: true });
+        pruned += r.pruned;
+        if (!r.more) break;
+        if (r.pruned === 0) return { pruned };
+        await new Promise((resolve) => setTimeout(resolve, opts.sleepMs ?? 50));
+      }
+    }
+    return { pruned };
+  }
+  /** A page of whole runs (run, events with seq and hash, checkpoints) for export. */
+  exportRuns(query?: ExportQuery): Promise<ExportPage> {
+    return exportRuns(this.ctx, query);
+  }
+  /** Restores exported runs exactly (README "Export"): same ids, seqs and hashes. */
+  restoreRuns(runs: unknown[]): Promise<RestoreResult> {
+    return restoreRuns(this.ctx, runs);
   }
   async close(): Promise<void> {
     if (this.shared.closed) return;

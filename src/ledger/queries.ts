@@ -14,6 +14,7 @@ import type {
 import { TOTAL_CAP } from '../core/types.js';
 import { listEventsSchema, listRunsSchema, listSubjectsSchema, parseInput, runIdSchema } from '../core/validation.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
+import { missingRun } from './retention.js';
 import {
   EVENT_COLUMNS,
   type EventRow,
@@ -32,7 +33,7 @@ export function parseRunId(id: unknown): string {
 
 export async function getRunRow(ctx: LedgerContext, id: string): Promise<RunRow> {
   const { rows } = await ctx.db.query<RunRow>(`select ${RUN_COLUMNS} from runs where namespace = $1 and id = $2`, [ctx.namespace, id]);
-  if (!rows[0]) throw NotFoundError.run(id, ctx.namespace);
+  if (!rows[0]) throw await missingRun(ctx, id);
   return rows[0];
 }
 
@@ -44,7 +45,7 @@ const getRunSql = `select ${RUN_COLUMNS},
 /** One run, with its children by status when it has any (runs_parent_idx: one index range per parent). */
 export async function getRun(ctx: LedgerContext, id: string): Promise<Run> {
   const { rows } = await ctx.db.query<RunRow & { children: Partial<Record<RunStatus, number>> }>(getRunSql, [ctx.namespace, id]);
-  if (!rows[0]) throw new NotFoundError(`run ${id} not found in namespace ${ctx.namespace}`);
+  if (!rows[0]) throw await missingRun(ctx, id);
   const byStatus = rows[0].children;
   const total = Object.values(byStatus).reduce((a, n) => a + (n ?? 0), 0);
   const run = toRun(rows[0], ctx.now().getTime());

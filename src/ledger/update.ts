@@ -1,9 +1,10 @@
 /** Metadata updates: tags (merge), notes, write-once external ids, optional compare-and-set. */
-import { KeyConflictError, NotFoundError, VersionMismatchError } from '../core/errors.js';
+import { KeyConflictError, VersionMismatchError } from '../core/errors.js';
 import type { UpdateRunInput } from '../core/types.js';
 import { parseInput, updateRunSchema } from '../core/validation.js';
 import { insertChained, lockRun, type NewEvent } from './chain.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
+import { missingRun } from './retention.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
 
 export async function updateRun(ctx: LedgerContext, id: string, raw: UpdateRunInput): Promise<RunRow> {
@@ -12,7 +13,7 @@ export async function updateRun(ctx: LedgerContext, id: string, raw: UpdateRunIn
   const result = await mapDbErrors(() =>
     ctx.db.withTransaction(async (tx) => {
       const row = await lockRun<RunRow>(tx, ctx.namespace, id, RUN_COLUMNS);
-      if (!row) throw NotFoundError.run(id, ctx.namespace);
+      if (!row) throw await missingRun(ctx, id, tx);
       if (input.ifVersion !== undefined && input.ifVersion !== row.version)
         throw new VersionMismatchError(id, input.ifVersion, row.version);
 

@@ -23,6 +23,7 @@ import { registerCheckpointRoutes } from './routes/checkpoints.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerExpectationRoutes } from './routes/expectations.js';
 import { registerOpsRoutes } from './routes/ops.js';
+import { registerRetentionRoutes } from './routes/retention.js';
 import { registerRunRoutes } from './routes/runs.js';
 import { registerStreamRoutes, type StreamOptions } from './routes/stream.js';
 import { registerSubjectRoutes } from './routes/subjects.js';
@@ -182,6 +183,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   registerCheckpointRoutes(app, ledger);
   registerSubjectRoutes(app, ledger);
   registerExpectationRoutes(app, ledger);
+  registerRetentionRoutes(app, ledger);
   registerAdminRoutes(app, ledger, metrics);
   registerWebhookRoutes(app, ledger, { allowPrivateTargets: opts.allowPrivateWebhooks });
   registerTokenRoutes(app, ledger);

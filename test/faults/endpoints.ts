@@ -98,6 +98,11 @@ export const ENDPOINTS: Endpoint[] = [
   { method: 'POST', path: '/v1/tokens', scope: 'admin', body: (n) => ({ scope: 'read', name: `fz-${n}` }) },
   { method: 'GET', path: '/v1/tokens', scope: 'admin' },
   { method: 'DELETE', path: '/v1/tokens/{id}', scope: 'admin' },
+  { method: 'PUT', path: '/v1/retention', scope: 'admin', body: (n) => ({ rules: [{ keepDays: 3650 + (n % 100) }] }) },
+  { method: 'GET', path: '/v1/retention', scope: 'read' },
+  { method: 'POST', path: '/v1/prune', scope: 'admin', body: () => ({ dryRun: true, limit: 10 }) },
+  { method: 'GET', path: '/v1/export', scope: 'read', query: ['job', 'before', 'prunable', 'after', 'limit'] },
+  { method: 'POST', path: '/v1/restore', scope: 'admin', body: () => ({ runs: [] }) },
 ];
 
 /** The /v1 endpoints the server documents, as `METHOD path`. */
