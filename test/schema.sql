@@ -250,7 +250,6 @@ CREATE INDEX runs_live_idx ON runs USING btree (namespace, status) WHERE (status
 CREATE INDEX runs_live_start_idx ON runs USING btree (namespace, job, trigger, started_at) WHERE (source IS NULL)
 CREATE INDEX runs_parent_idx ON runs USING btree (namespace, parent_id, created_at DESC, id DESC) WHERE (parent_id IS NOT NULL)
 CREATE UNIQUE INDEX runs_pkey ON runs USING btree (namespace, id)
-CREATE INDEX runs_retention_idx ON runs USING btree (namespace, job, finished_at, id) WHERE (finished_at IS NOT NULL)
 CREATE UNIQUE INDEX runs_source_idx ON runs USING btree (namespace, source, source_id) WHERE (source IS NOT NULL)
 CREATE INDEX runs_status_idx ON runs USING btree (namespace, status, created_at DESC, id DESC)
 CREATE INDEX runs_subject_idx ON runs USING btree (namespace, subject, created_at DESC, id DESC) WHERE (subject IS NOT NULL)

@@ -63,3 +63,52 @@ export function progressLines(stream: NodeJS.WritableStream = process.stderr): P
     stop() {},
   };
 }
+
+export interface CountProgress {
+  /** `done` runs of `total` (when known), with a detail such as "12 345 events". */
+  update(done: number, total?: number, detail?: string): void;
+  stop(): void;
+}
+
+/**
+ * Progress of a run-by-run job (prune, export, restore): a bar with share, runs/s and ETA when
+ * the total is known, else a running count. On a terminal a bar; with `lines`, one line per update.
+ */
+export function countProgress(label: string, opts: { lines?: boolean; stream?: NodeJS.WriteStream } = {}): CountProgress {
+  const stream = opts.stream ?? process.stderr;
+  const started = Date.now();
+  let bar: cliProgress.SingleBar | undefined;
+  return {
+    update(done, total, detail = '') {
+      const s = (Date.now() - started) / 1000;
+      const rate = s > 0 ? Math.round(done / s) : 0;
+      if (opts.lines) {
+        const share = total ? ` of ${total} (${Math.min(100, Math.floor((100 * done) / total))}%)` : '';
+        stream.write(`${label} ${done}${share} runs${detail ? `, ${detail}` : ''}, ${rate} runs/s\n`);
+        return;
+      }
+      const known = total !== undefined && total > 0;
+      if (!bar) {
+        bar = new cliProgress.SingleBar(
+          {
+            stream,
+            format: known
+              ? `${label} |{bar}| {percentage}% | {value}/{total} runs | {detail} | {rate} runs/s | ETA {etaText}`
+              : `${label} {value} runs | {detail} | {rate} runs/s`,
+            hideCursor: true,
+            clearOnComplete: false,
+            fps: 5,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(known ? total : 0, 0, { rate: 0, etaText: '?', detail });
+      }
+      if (known) bar.setTotal(Math.max(total, done));
+      const eta = known && done > 0 ? (s * (total - done)) / done : NaN;
+      bar.update(done, { rate, etaText: formatEta(eta), detail });
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

@@ -337,13 +337,13 @@ export class SqlLedger implements Ledger {
    * `maxRuns` are pruned, sleeping `sleepMs` between chunks (a bounded rate). Another process
    * pruning a chunk (the advisory lock is taken) ends the pass.
    */
-  async pruneAll(opts: { chunk?: number; sleepMs?: number; maxRuns?: number } = {}): Promise<{ pruned: number }> {
+  async pruneAll(opts: { chunk?: number; sleepMs?: number; maxRuns?: number; signal?: AbortSignal } = {}): Promise<{ pruned: number }> {
     let pruned = 0;
     const max = opts.maxRuns ?? 10_000;
     for (const ns of await retentionNamespaces(this.ctx)) {
       const ctx = { ...this.ctx, namespace: ns };
       while (pruned < max) {
-        if (this.shared.closed) return { pruned };
+        if (this.shared.closed || opts.signal?.aborted) return { pruned };
         const r = await prune(ctx, { limit: Math.min(opts.chunk ?? 500, max - pruned) }, { tryLock: true });
         pruned += r.pruned;
         if (!r.more) break;

@@ -38,6 +38,13 @@ export interface StartServerOptions {
   stream?: BuildServerOptions['stream'];
   /** The webhook dispatcher's settings, or false to deliver none from this server (others on the database still do). */
   webhooks?: WebhookDispatcherOptions | false;
+  /**
+   * The pruner (README "Retention"), run at the reaper's interval in its own pass: chunks of
+   * `chunk` runs (default 500), `sleepMs` between chunks (default 50), at most `maxRunsPerPass`
+   * (default 10 000) per pass. One chunk at a time across all servers (advisory lock).
+   * `false` prunes nothing from this server (reapIntervalS 0 also stops it).
+   */
+  prune?: { chunk?: number; sleepMs?: number; maxRunsPerPass?: number } | false;
 }
 
 export interface RunningServer {
@@ -121,7 +128,29 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         reaping = null;
       });
   };
-  const timer = reapIntervalS > 0 ? setInterval(reapOnce, reapIntervalS * 1000) : undefined;
+  // The pruner: its own pass, so that a long one never delays the reaper.
+  let pruning: Promise<void> | null = null;
+  const pruneOpts = opts.prune;
+  const stopPruning = new AbortController();
+  const pruneOnce = () => {
+    if (pruning || pruneOpts === false) return;
+    pruning = opts.ledger
+      .pruneAll({ chunk: pruneOpts?.chunk, sleepMs: pruneOpts?.sleepMs, maxRuns: pruneOpts?.maxRunsPerPass, signal: stopPruning.signal })
+      .then((result) => {
+        if (result.pruned) app.log.info({ pruned: result.pruned }, 'pruner acted');
+      })
+      .catch((err) => app.log.warn({ err }, 'pruner pass failed; next pass retries'))
+      .finally(() => {
+        pruning = null;
+      });
+  };
+  const timer =
+    reapIntervalS > 0
+      ? setInterval(() => {
+          reapOnce();
+          pruneOnce();
+        }, reapIntervalS * 1000)
+      : undefined;
   timer?.unref();
 
   const dispatcher =
@@ -137,8 +166,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        stopPruning.abort();
         await dispatcher?.stop();
         await reaping;
+        await pruning;
         await app.close();
       })();
       return closing;

@@ -35,6 +35,9 @@ describe('runledger --help', () => {
       'reap',
       'verify',
       'tokens',
+      'retention',
+      'prune',
+      'export',
     ])
       expect(names).toContain(name);
     expect(program.commands.find((c) => c.name() === 'runs')!.commands.map((c) => c.name())).toEqual(['ls', 'show', 'tail']);

@@ -3,14 +3,15 @@ import { type Command, Option } from 'commander';
 import { LIMITS } from '../../core/validation.js';
 import { checkImportOptions, ImportFailedError, type ImportInput, type ImportReport, runImport } from '../../import/index.js';
 import type { ImportFormat } from '../../import/readers.js';
+import { firstLine, isExportHeader, restoreFile, type RestoreReport } from '../archive.js';
 import { act, examples, withTarget } from '../context.js';
 import { classify, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from '../errors.js';
 import { println } from '../output.js';
 import { intOption, listOption } from '../parse.js';
-import { progressBar, progressLines } from '../progress.js';
+import { countProgress, progressBar, progressLines } from '../progress.js';
 
 interface ImportCliOptions {
-  source: string;
+  source?: string;
   format?: ImportFormat;
   map?: string[];
   set?: string[];
@@ -48,14 +49,62 @@ function summary(r: ImportReport, showInvalid: number): string {
   return lines.join('\n');
 }
 
+/** `runledger import` of an export: every run restored exactly, batch by batch. */
+async function restoreExport(file: string, o: ImportCliOptions, c: Command): Promise<number> {
+  for (const [flag, set] of [
+    ['--source', o.source !== undefined],
+    ['--map', o.map !== undefined],
+    ['--set', o.set !== undefined],
+    ['--dry-run', o.dryRun === true],
+  ] as const)
+    if (set) throw new UsageError(`${flag} does not apply to an export file (${file} is one): its runs are restored exactly as exported`);
+  return withTarget(c, async (ledger) => {
+    const bar =
+      o.progress === false
+        ? undefined
+        : process.stderr.isTTY
+          ? countProgress('restoring')
+          : o.progress
+            ? countProgress('restoring', { lines: true })
+            : undefined;
+    let report: RestoreReport;
+    try {
+      report = await restoreFile(ledger, file, {
+        onProgress: (runs, bytes, total) =>
+          bar?.update(runs, undefined, `${Math.min(100, Math.floor((100 * bytes) / Math.max(1, total)))}% of the file`),
+      });
+    } finally {
+      bar?.stop();
+    }
+    if (o.json) println(JSON.stringify(report));
+    else {
+      println(
+        `restore of export ${file}${report.complete ? '' : ' — the file has no end line (cut short by a crash, or still being written)'}`,
+      );
+      println(
+        `runs ${report.runs}  restored ${report.restored}  duplicates ${report.duplicates}  invalid ${report.invalid}  (${report.seconds}s)`,
+      );
+      for (const i of report.invalidRuns.slice(0, o.showInvalid))
+        println(`  line ${i.line}${i.id ? ` run ${i.id}` : ''}: ${i.code}: ${i.message}`);
+      const more = report.invalidRuns.length - o.showInvalid;
+      if (more > 0) println(`  … and ${more} more (--json lists them all)`);
+    }
+    return report.invalid > 0 ? EXIT_FAILURE : EXIT_OK;
+  });
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command('import')
-    .description('import legacy run history (JSONL, CSV or a PostgreSQL table) in short chunks; idempotent on (source, sourceId)')
-    .argument('[file]', 'a .jsonl or .csv file, or - for stdin')
-    .requiredOption(
+    .description(
+      'import legacy run history (JSONL, CSV or a PostgreSQL table) in short chunks; idempotent on (source, sourceId). ' +
+        'A file written by `runledger export` or `prune --archive` (recognised by its first line) is restored exactly instead: ' +
+        'same ids, seqs and hashes, over a tombstone only when the chain ends in its hash; --source is then not needed',
+    )
+    .argument('[file]', 'a .jsonl or .csv file, an export (NDJSON), or - for stdin')
+    .option(
       '--source <name>',
-      'provenance name recorded on each run (e.g. agent_test_history); a re-run with the same name inserts nothing twice',
+      'provenance name recorded on each run (e.g. agent_test_history); a re-run with the same name inserts nothing twice (required, except for an export)',
     )
     .addOption(new Option('--format <format>', 'input format (default: from the file extension)').choices(['jsonl', 'csv']))
     .option(
@@ -87,6 +136,12 @@ export function register(program: Command): void {
     .option('--json', 'print the report as one JSON object on the last line')
     .action(
       act(async (file: string | undefined, o: ImportCliOptions, c: Command) => {
+        if (file !== undefined && file !== '-' && o.fromPostgres === undefined && o.format !== 'csv') {
+          const line = await firstLine(file).catch(() => null);
+          if (line !== null && isExportHeader(line)) return restoreExport(file, o, c);
+        }
+        if (o.source === undefined)
+          throw new UsageError("required option '--source <name>' not specified (only an export file needs none)");
         let from: ImportInput;
         if (o.fromPostgres !== undefined) {
           if (file !== undefined) throw new UsageError('give either a file or --from-postgres, not both');
@@ -102,7 +157,7 @@ export function register(program: Command): void {
           throw new UsageError('reading stdin needs --format jsonl or --format csv');
 
         const importOptions = {
-          source: o.source,
+          source: o.source!,
           from,
           ...(o.map ? { map: o.map } : {}),
           ...(o.set ? { set: o.set } : {}),

@@ -10,6 +10,7 @@ export { register as heartbeat } from './heartbeat.js';
 export { register as import } from './import.js';
 export { register as migrate } from './migrate.js';
 export { register as reap } from './reap.js';
+export { register as retention } from './retention.js';
 export { register as runs } from './runs.js';
 export { register as serve } from './serve.js';
 export { register as start } from './start.js';

@@ -22,6 +22,7 @@ interface ServeOptions {
   maxFutureSkewS: number;
   minFreeMb: number;
   webhooks: boolean;
+  prune: boolean;
   logRequests?: boolean;
   allowPrivateWebhooks?: boolean;
   webhookRetrySchedule?: number[];
@@ -57,6 +58,10 @@ export function register(program: Command): void {
     )
     .option('--log-requests', 'log every request and its response (two JSON lines each; off by default)')
     .option('--no-webhooks', 'deliver no webhooks from this server (other servers on the same database still do)')
+    .option(
+      '--no-prune',
+      'prune nothing from this server (by default it prunes what the retention rules allow, at the reaper’s interval; use this while `runledger prune --archive` runs)',
+    )
     .option(
       '--allow-private-webhooks',
       'let webhooks reach loopback, private and link-local addresses (refused by default: a URL must not reach the network behind the server)',
@@ -105,6 +110,7 @@ export function register(program: Command): void {
             requestTimeoutMs: o.requestTimeoutS * 1000,
             logger: { level: o.logLevel },
             logRequests: o.logRequests ?? false,
+            ...(o.prune ? {} : { prune: false }),
             webhooks: o.webhooks
               ? {
                   allowPrivateTargets: o.allowPrivateWebhooks ?? false,
