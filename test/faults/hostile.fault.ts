@@ -81,7 +81,10 @@ async function send(req: Sent) {
     req.method !== 'HEAD' &&
     !String(res.headers['content-type']).startsWith('text/event-stream')
   ) {
-    expect(() => JSON.parse(res.body), what).not.toThrow();
+    // NDJSON (GET /v1/export): every line is JSON.
+    if (String(res.headers['content-type']).startsWith('application/x-ndjson'))
+      for (const line of res.body.trimEnd().split('\n')) expect(() => JSON.parse(line), what).not.toThrow();
+    else expect(() => JSON.parse(res.body), what).not.toThrow();
   }
   return res;
 }
