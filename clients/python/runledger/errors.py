@@ -116,7 +116,13 @@ class RateLimitedError(LedgerError):
 
 
 class PrunedError(LedgerError):
-    """The run was deleted by retention; only its tombstone remains."""
+    """The run was deleted by retention; only its tombstone remains.
+
+    ``tombstone`` is the server's ``{ id, job, subject, status, createdAt, finishedAt, lastSeq,
+    lastHash, prunedAt }`` (the run's final chain head), or an empty dict.
+    """
+
+    tombstone: Dict[str, Any] = {}
 
 
 class RunActiveError(LedgerError):
@@ -179,4 +185,8 @@ def error_from_problem(status: int, body: Mapping[str, Any]) -> Exception:
     cls = _CLASSES.get(code, LedgerError)
     if cls is LedgerError:
         return LedgerError(code, str(message), details, status)
-    return cls(code, str(message), details, status)
+    err = cls(code, str(message), details, status)
+    if isinstance(err, PrunedError):
+        tombstone = body.get("tombstone")
+        err.tombstone = dict(tombstone) if isinstance(tombstone, dict) else {}
+    return err

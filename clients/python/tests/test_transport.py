@@ -162,3 +162,16 @@ def test_a_503_is_retried_for_idempotent_calls_only_and_then_reported() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_pruned_problem_is_a_pruned_error_carrying_the_tombstone() -> None:
+    from runledger import PrunedError
+    from runledger.errors import error_from_problem
+
+    tombstone = {"id": "r1", "job": "j", "lastSeq": 3, "lastHash": "ab" * 32}
+    err = error_from_problem(410, {"code": "pruned", "detail": "run r1 was pruned", "errors": [], "tombstone": tombstone})
+    assert isinstance(err, PrunedError)
+    assert err.code == "pruned"
+    assert err.tombstone == tombstone
+    bare = error_from_problem(410, {"code": "pruned", "detail": "gone"})
+    assert isinstance(bare, PrunedError) and bare.tombstone == {}
