@@ -24,11 +24,12 @@ import type { Settings } from './lib/harness.js';
 import type { BenchModule, ModuleResult } from './lib/module.js';
 import { dropSchemas } from './lib/postgres.js';
 import { describeSettings, keyValues, machine, resultTable } from './lib/report.js';
+import { retention } from './retention.js';
 import { scale } from './scale.js';
 import { soak } from './soak.js';
 
 // One module per family of measurements (bench/<name>/index.ts), selected by name.
-const MODULES: BenchModule[] = [core, http, imports, soak, scale];
+const MODULES: BenchModule[] = [core, http, imports, soak, scale, retention];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
