@@ -69,7 +69,16 @@ import { heartbeat } from './heartbeat.js';
 import { importRuns } from './import.js';
 import { getRun, getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';
 import { reap } from './reaper.js';
-import { exportRuns, getRetention, prune, restoreRuns, retentionNamespaces, setRetention } from './retention.js';
+import {
+  type ExportLines,
+  exportLines,
+  exportRuns,
+  getRetention,
+  prune,
+  restoreRuns,
+  retentionNamespaces,
+  setRetention,
+} from './retention.js';
 import { toRun } from './rows.js';
 import { stats } from './stats.js';
 import { transition } from './transition.js';
@@ -356,6 +365,10 @@ export class SqlLedger implements Ledger {
   /** A page of whole runs (run, events with seq and hash, checkpoints) for export. */
   exportRuns(query?: ExportQuery): Promise<ExportPage> {
     return exportRuns(this.ctx, query);
+  }
+  /** exportRuns as JSON text, one line per run (what GET /v1/export streams and the CLI writes). */
+  exportLines(query?: ExportQuery): Promise<ExportLines> {
+    return exportLines(this.ctx, query);
   }
   /** Restores exported runs exactly (README "Export"): same ids, seqs and hashes. */
   restoreRuns(runs: unknown[]): Promise<RestoreResult> {

@@ -4,7 +4,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 
 import type { Command } from 'commander';
 
-import type { ExportQuery, PruneResult, RetentionRule } from '../../core/types.js';
+import type { ExportQuery, Ledger, PruneResult, RetentionRule } from '../../core/types.js';
 import { Archive, endLine, headerLine } from '../archive.js';
 import { act, examples, withTarget } from '../context.js';
 import { EXIT_OK, UsageError } from '../errors.js';
@@ -14,6 +14,23 @@ import { type CountProgress, countProgress } from '../progress.js';
 
 /** Exit code of a command stopped by Ctrl-C (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
+
+/** A page of export lines: as text from an embedded or PostgreSQL ledger, serialized from an HTTP one. */
+async function exportPage(
+  ledger: Ledger,
+  query: ExportQuery,
+): Promise<{ lines: string[]; ids: string[]; events: number; nextAfter: string | null }> {
+  const direct = ledger as Ledger & { exportLines?: (q: ExportQuery) => ReturnType<typeof exportPage> };
+  // Text from the database, passed through (the HTTP client parses what it reads, so it serializes).
+  if (typeof direct.exportLines === 'function') return direct.exportLines(query);
+  const page = await ledger.exportRuns(query);
+  return {
+    lines: page.runs.map((r) => JSON.stringify(r)),
+    ids: page.runs.map((r) => r.run.id),
+    events: page.runs.reduce((a, r) => a + r.events.length, 0),
+    nextAfter: page.nextAfter,
+  };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -233,12 +250,12 @@ function registerPrune(program: Command): void {
                   report.interrupted = true;
                   break;
                 }
-                const page = await ledger.exportRuns({ prunable: true, limit: o.chunkSize, ...(after ? { after } : {}) });
-                if (page.runs.length) {
+                const page = await exportPage(ledger, { prunable: true, limit: Math.min(1000, o.chunkSize), ...(after ? { after } : {}) });
+                if (page.lines.length) {
                   // Written and synced first: the chunk is deleted only once it is safe on disk.
-                  await archive.append(page.runs.map((r) => JSON.stringify(r) + '\n'));
-                  report.archived += page.runs.length;
-                  add(await ledger.prune({ ids: page.runs.map((r) => r.run.id) }));
+                  await archive.append(page.lines.map((l) => l + '\n'));
+                  report.archived += page.lines.length;
+                  add(await ledger.prune({ ids: page.ids }));
                 }
                 if (!page.nextAfter) break;
                 after = page.nextAfter;
@@ -317,7 +334,7 @@ function registerExport(program: Command): void {
             ...(o.prunable ? { prunable: true } : {}),
           };
           // A bad option is refused before anything is written.
-          let page = await ledger.exportRuns({ ...query, limit: 100 });
+          let page = await exportPage(ledger, { ...query, limit: 1000 });
           const out = o.out ? createWriteStream(o.out) : process.stdout;
           const bar = progressFor('exporting', o);
           let runs = 0;
@@ -325,12 +342,12 @@ function registerExport(program: Command): void {
           try {
             await write(out, headerLine(ledger.namespace));
             for (;;) {
-              for (const r of page.runs) await write(out, JSON.stringify(r) + '\n');
-              runs += page.runs.length;
-              events += page.runs.reduce((a, r) => a + r.events.length, 0);
+              if (page.lines.length) await write(out, page.lines.join('\n') + '\n');
+              runs += page.lines.length;
+              events += page.events;
               bar?.update(runs, undefined, `${events} events`);
               if (!page.nextAfter) break;
-              page = await ledger.exportRuns({ ...query, limit: 100, after: page.nextAfter });
+              page = await exportPage(ledger, { ...query, limit: 1000, after: page.nextAfter });
             }
             await write(out, endLine(runs));
           } finally {

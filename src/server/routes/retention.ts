@@ -29,7 +29,7 @@ const exportQuery = exportQuerySchema
   .extend({ namespace: namespaceSchema.optional() });
 
 /** Runs read from the ledger per page while streaming an export. */
-const STREAM_PAGE = 100;
+const STREAM_PAGE = 1000;
 
 export function registerRetentionRoutes(app: FastifyInstance, root: SqlLedger) {
   defineRoute(app, root, {
@@ -81,7 +81,7 @@ export function registerRetentionRoutes(app: FastifyInstance, root: SqlLedger) {
     async handler({ query, ledger, reply }) {
       const { namespace: _ns, limit, ...q } = query;
       // Validate the cursor before the 200 is sent: a bad one is a 400, not a broken stream.
-      const first = await ledger.exportRuns({ ...q, limit: Math.min(limit ?? STREAM_PAGE, STREAM_PAGE) });
+      const first = await ledger.exportLines({ ...q, limit: Math.min(limit ?? STREAM_PAGE, STREAM_PAGE) });
       async function* lines() {
         yield (
           JSON.stringify({ format: EXPORT_FORMAT, version: 1, namespace: ledger.namespace, exportedAt: ledger.now().toISOString() }) + '\n'
@@ -90,10 +90,10 @@ export function registerRetentionRoutes(app: FastifyInstance, root: SqlLedger) {
         let n = 0;
         for (;;) {
           // One line per run; the page is released before the next is read (bounded memory).
-          for (const r of page.runs) yield JSON.stringify(r) + '\n';
-          n += page.runs.length;
+          if (page.lines.length) yield page.lines.join('\n') + '\n';
+          n += page.lines.length;
           if (!page.nextAfter || (limit !== undefined && n >= limit)) break;
-          page = await ledger.exportRuns({ ...q, after: page.nextAfter, limit: Math.min(STREAM_PAGE, (limit ?? Infinity) - n) });
+          page = await ledger.exportLines({ ...q, after: page.nextAfter, limit: Math.min(STREAM_PAGE, (limit ?? Infinity) - n) });
         }
         yield JSON.stringify({ end: true, runs: n, nextAfter: page.nextAfter }) + '\n';
       }
