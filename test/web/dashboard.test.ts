@@ -577,6 +577,33 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     }
   });
 
+  it('shows a pruned run as pruned with its tombstone, and the namespace’s retention rules', async () => {
+    const l = ledger.inNamespace('retained');
+    const old = await l.startRun({ job: 'nightly', subject: 'acme' });
+    await old.event('step', { n: 1 });
+    await old.complete();
+    const head = await old.get();
+    await (await l.startRun({ job: 'nightly', subject: 'acme' })).complete();
+    await l.setRetention([{ keepDays: 0 }, { job: 'audit', keepDays: 400, keepLastPerSubject: 3 }]);
+    expect((await l.prune()).runs.map((r) => r.id)).toEqual([old.id]);
+    await go(`#/runs/${old.id}?namespace=retained`);
+    await page.locator('.pruned-run').getByText('pruned', { exact: true }).waitFor();
+    const facts = await page.locator('.facts.tombstone').innerText();
+    expect(facts).toContain(old.id);
+    expect(facts).toContain('acme');
+    expect(facts).toContain(String(head.lastSeq));
+    await shot(page, 'pruned-run');
+    await page.getByRole('link', { name: 'Retention rules' }).click();
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/retention?namespace=retained');
+    const rows = await page.locator('table.retention-rules tbody tr').allInnerTexts();
+    expect(rows.map((r) => r.split('\t').slice(0, 3))).toEqual([
+      ['default (every other job)', '0', '0'],
+      ['audit', '400', '3'],
+    ]);
+    await shot(page, 'retention');
+    expect(errors).toEqual([]);
+  });
+
   it('has readable empty and error states, and real keyboard focus', async () => {
     await go('#/runs?namespace=nobody-here');
     await page.getByText('No runs yet').waitFor();

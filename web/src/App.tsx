@@ -4,6 +4,7 @@ import { getAuthState, getToken, setToken, subscribeAuth } from './api';
 import { Empty, Loading } from './components/States';
 import { TokenPrompt } from './components/TokenPrompt';
 import { ComparePage } from './pages/ComparePage';
+import { RetentionPage } from './pages/RetentionPage';
 import { RunDetailPage } from './pages/RunDetailPage';
 import { RunsPage } from './pages/RunsPage';
 import { SubjectsPage } from './pages/SubjectsPage';
@@ -19,6 +20,7 @@ const NAV = [
   { path: '/charts', label: 'Charts' },
   { path: '/compare', label: 'Compare' },
   { path: '/webhooks', label: 'Webhooks' },
+  { path: '/retention', label: 'Retention' },
 ];
 
 function NamespaceSelector({ route }: { route: Route }) {
@@ -62,6 +64,8 @@ function Page({ route }: { route: Route }) {
       return <ComparePage route={route} />;
     case 'webhooks':
       return <WebhooksPage route={route} />;
+    case 'retention':
+      return <RetentionPage route={route} />;
     default:
       return (
         <Empty title="No such page">

@@ -8,11 +8,13 @@ import type {
   Checkpoint,
   EventPage,
   LedgerEvent,
+  RetentionRules,
   Run,
   RunPage,
   StatsResult,
   SubjectDetail,
   SubjectPage,
+  Tombstone,
   VerifyResult,
 } from '../../src/core/types.js';
 import type { Delivery, Webhook } from '../../src/core/webhooks.js';
@@ -23,6 +25,7 @@ export type {
   Json,
   JsonObject,
   LedgerEvent,
+  RetentionRules,
   Run,
   RunError,
   RunPage,
@@ -30,6 +33,7 @@ export type {
   StatsResult,
   SubjectDetail,
   SubjectStatus,
+  Tombstone,
   VerifyResult,
 } from '../../src/core/types.js';
 export type { Delivery, Webhook } from '../../src/core/webhooks.js';
@@ -42,6 +46,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** A 410 `pruned` answer's tombstone: what is left of a run that retention deleted. */
+    readonly tombstone?: Tombstone,
   ) {
     super(message);
   }
@@ -120,9 +126,10 @@ async function problemOf(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = `${res.status} ${res.statusText}`.trim();
   try {
-    const body = (await res.json()) as { code?: string; detail?: string; title?: string; message?: string };
+    const body = (await res.json()) as { code?: string; detail?: string; title?: string; message?: string; tombstone?: Tombstone };
     code = body.code ?? code;
     message = body.detail ?? body.message ?? body.title ?? message;
+    if (code === 'pruned' && body.tombstone) return new ApiError(res.status, code, message, body.tombstone);
   } catch {
     // not JSON: keep the status line
   }
@@ -168,6 +175,7 @@ export const api = {
   getSubject: (ns: string, job: string, subject: string) =>
     request<SubjectDetail>(`/subjects/${encodeURIComponent(job)}/${encodeURIComponent(subject)}`, ns),
   stats: (ns: string, q: Query) => request<StatsResult>('/stats', ns, q),
+  getRetention: (ns: string) => request<RetentionRules>('/retention', ns),
   listWebhooks: async (ns: string) => (await request<{ webhooks: Webhook[] }>('/webhooks', ns)).webhooks,
   webhookDeliveries: async (ns: string, id: string, limit = 20) =>
     (await request<{ deliveries: Delivery[] }>(`/webhooks/${encodeURIComponent(id)}/deliveries`, ns, { limit })).deliveries,

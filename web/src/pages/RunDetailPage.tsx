@@ -1,7 +1,17 @@
 /** One run: its record, status timeline, live event tail, checkpoints, children and payloads. */
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
-import { api, type Checkpoint, followEvents, type LedgerEvent, type Run, type RunStatus, type VerifyResult } from '../api';
+import {
+  api,
+  ApiError,
+  type Checkpoint,
+  followEvents,
+  type LedgerEvent,
+  type Run,
+  type RunStatus,
+  type Tombstone,
+  type VerifyResult,
+} from '../api';
 import { ChildGantt } from '../components/ChildGantt';
 import { CopyCommand } from '../components/CopyCommand';
 import { inlineJson, JsonView } from '../components/JsonView';
@@ -399,6 +409,50 @@ function CancelButton({ ns, id, onDone }: { ns: string; id: string; onDone: () =
   );
 }
 
+/** What is left of a run that retention pruned: its tombstone, with the final head of its hash chain. */
+function PrunedRun({ tombstone: t }: { tombstone: Tombstone }) {
+  return (
+    <article aria-labelledby="run-title" className="run-detail pruned-run">
+      <nav className="crumbs" aria-label="Breadcrumb">
+        <a href={href('/runs')}>Runs</a> / <span>{t.id}</span>
+      </nav>
+      <h1 id="run-title">
+        {t.job} <span className="badge pruned">pruned</span>
+      </h1>
+      <p className="state-body">
+        This run was pruned {formatTime(t.prunedAt)} under the namespace&apos;s retention rules: its events and checkpoints are gone, and
+        its id can never be used again. An export or archive of it can be restored with <code>runledger import FILE</code>, which replaces
+        this tombstone only with the run whose hash chain ends in the hash below.
+      </p>
+      <dl className="facts tombstone">
+        <dt>Run</dt>
+        <dd>
+          <code>{t.id}</code>
+        </dd>
+        <dt>Subject</dt>
+        <dd>{t.subject ?? '—'}</dd>
+        <dt>Status</dt>
+        <dd>{t.status}</dd>
+        <dt>Created</dt>
+        <dd>{formatTime(t.createdAt)}</dd>
+        <dt>Finished</dt>
+        <dd>{formatTime(t.finishedAt)}</dd>
+        <dt>Pruned</dt>
+        <dd>{formatTime(t.prunedAt)}</dd>
+        <dt>Last seq</dt>
+        <dd>{t.lastSeq}</dd>
+        <dt>Last hash</dt>
+        <dd>
+          <code className="hash">{t.lastHash || '(empty)'}</code>
+        </dd>
+      </dl>
+      <p>
+        <a href={href('/retention')}>Retention rules</a> · <a href={href('/runs')}>Back to the runs</a>
+      </p>
+    </article>
+  );
+}
+
 export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
   const [terminal, setTerminal] = useState(false);
   const run = useAsync(() => api.getRun(ns, id), [ns, id], terminal ? undefined : 5000);
@@ -478,6 +532,7 @@ export function RunDetailPage({ ns, id }: { ns: string; id: string }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [mode, ns, id]);
 
+  if (run.error && !run.data && run.error instanceof ApiError && run.error.tombstone) return <PrunedRun tombstone={run.error.tombstone} />;
   if (run.error && !run.data)
     return (
       <ErrorState error={run.error} onRetry={run.reload}>
