@@ -249,7 +249,8 @@ const candidateOut = (c: CandidateRow) => ({
  */
 export async function prune(ctx: LedgerContext, raw: PruneOptions = {}, opts: { tryLock?: boolean } = {}): Promise<PruneResult> {
   const o = parseInput(pruneOptionsSchema, raw ?? {});
-  const limit = o.limit ?? DEFAULT_PRUNE_CHUNK;
+  // With ids, every one of them is considered (up to 5000), whatever the default chunk.
+  const limit = o.limit ?? Math.max(DEFAULT_PRUNE_CHUNK, o.ids?.length ?? 0);
   const now = ctx.now();
   const rules = await readRules(ctx.db, ctx.namespace);
   const empty: PruneResult = { runs: [], pruned: 0, events: 0, checkpoints: 0, more: false, ...(o.dryRun ? { eligible: 0 } : {}) };

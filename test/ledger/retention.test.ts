@@ -172,6 +172,12 @@ describe('the pruner', () => {
     clock.advance(2 * DAY);
     const r = await l.prune({ ids: [y, z, 'no-such-run'] });
     expect(r.runs.map((x) => x.id)).toEqual([y]);
+    // More ids than the default chunk (500): every one is considered.
+    const finishedAt = new Date(clock.now().getTime() - 10 * DAY * 1000).toISOString();
+    const many = Array.from({ length: 600 }, (_, i) => ({ sourceId: `m${i}`, id: `many-${i}`, job: 'many', finishedAt }));
+    expect((await l.importRuns('bulk', many)).inserted).toBe(600);
+    const pruned = await l.prune({ ids: many.map((m) => m.id) });
+    expect(pruned.pruned).toBe(600);
     await l.getRun(x);
     await l.getRun(z);
   });
