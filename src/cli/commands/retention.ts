@@ -196,7 +196,7 @@ function registerPrune(program: Command): void {
     )
     .option('--dry-run', 'delete nothing: count what the rules allow now, and list the first runs')
     .option('--archive <file>', 'append each chunk to this export file (NDJSON) and sync it before deleting the chunk')
-    .option('--chunk-size <n>', 'runs per chunk, each one transaction (1–5000)', intOption('--chunk-size', 1, 5000), 500)
+    .option('--chunk-size <n>', 'runs per chunk, each one transaction (1–5000; with --archive at most 1000 per chunk)', intOption('--chunk-size', 1, 5000), 500)
     .option('--sleep-ms <ms>', 'pause between chunks, to leave room for live writers', intOption('--sleep-ms', 0, 3_600_000), 10)
     .option('--progress', 'show progress even when stderr is not a terminal (then one line per chunk)')
     .option('--no-progress', 'no progress bar (by default it is shown on a terminal)')
