@@ -196,7 +196,12 @@ function registerPrune(program: Command): void {
     )
     .option('--dry-run', 'delete nothing: count what the rules allow now, and list the first runs')
     .option('--archive <file>', 'append each chunk to this export file (NDJSON) and sync it before deleting the chunk')
-    .option('--chunk-size <n>', 'runs per chunk, each one transaction (1–5000; with --archive at most 1000 per chunk)', intOption('--chunk-size', 1, 5000), 500)
+    .option(
+      '--chunk-size <n>',
+      'runs per chunk, each one transaction (1–5000; with --archive at most 1000 per chunk)',
+      intOption('--chunk-size', 1, 5000),
+      500,
+    )
     .option('--sleep-ms <ms>', 'pause between chunks, to leave room for live writers', intOption('--sleep-ms', 0, 3_600_000), 10)
     .option('--progress', 'show progress even when stderr is not a terminal (then one line per chunk)')
     .option('--no-progress', 'no progress bar (by default it is shown on a terminal)')
@@ -342,12 +347,17 @@ function registerExport(program: Command): void {
           try {
             await write(out, headerLine(ledger.namespace));
             for (;;) {
+              // The next page is read while this one is written (two pages in memory at most):
+              // the database builds lines while this process writes them.
+              const next = page.nextAfter ? exportPage(ledger, { ...query, limit: 1000, after: page.nextAfter }) : null;
+              // A failed read is awaited (and thrown) below, never left unhandled.
+              next?.catch(() => {});
               if (page.lines.length) await write(out, page.lines.join('\n') + '\n');
               runs += page.lines.length;
               events += page.events;
               bar?.update(runs, undefined, `${events} events`);
-              if (!page.nextAfter) break;
-              page = await exportPage(ledger, { ...query, limit: 1000, after: page.nextAfter });
+              if (!next) break;
+              page = await next;
             }
             await write(out, endLine(runs));
           } finally {

@@ -89,11 +89,17 @@ export function registerRetentionRoutes(app: FastifyInstance, root: SqlLedger) {
         let page = first;
         let n = 0;
         for (;;) {
-          // One line per run; the page is released before the next is read (bounded memory).
+          // One line per run. The next page is read while this one is sent: two pages in memory at most.
+          const sent = n + page.lines.length;
+          const next =
+            page.nextAfter && (limit === undefined || sent < limit)
+              ? ledger.exportLines({ ...q, after: page.nextAfter, limit: Math.min(STREAM_PAGE, (limit ?? Infinity) - sent) })
+              : null;
+          next?.catch(() => {});
           if (page.lines.length) yield page.lines.join('\n') + '\n';
-          n += page.lines.length;
-          if (!page.nextAfter || (limit !== undefined && n >= limit)) break;
-          page = await ledger.exportLines({ ...q, after: page.nextAfter, limit: Math.min(STREAM_PAGE, (limit ?? Infinity) - n) });
+          n = sent;
+          if (!next) break;
+          page = await next;
         }
         yield JSON.stringify({ end: true, runs: n, nextAfter: page.nextAfter }) + '\n';
       }
