@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/profile.ts [lifecycles]` — where a lifecycle's time goes (issue 16), on
  * PostgreSQL and PGlite (memory): the issue's lifecycle (startRun, one run.events([3]),
- * complete), first one call at a time (per call: wall latency, client CPU, server CPU, round
+ * complete), with group commit off and on, first one call at a time (per call: wall latency, client CPU, server CPU, round
  * trips), then with 16 concurrent lifecycles (per lifecycle: CPU, round trips, commits).
  *
  * Round trips are counted where they leave the process: pg's Client.query (each is one
@@ -51,12 +51,19 @@ const EVENTS = [1, 2, 3].map((s) => ({ type: 'progress', body: progressBody(s) }
 const n = Number(process.argv[2] ?? 400);
 const fmt = (v: number) => v.toFixed(2);
 
-for (const backend of ['postgres', 'pglite'] as const) {
+// Each backend with group commit off (each call its own transaction, as before issue 16) and
+// on, alternated over two rounds so that drift in the machine's load hits both alike.
+const configs = (['postgres', 'pglite'] as const).flatMap((backend) =>
+  [0, 1].flatMap((round) => (round ? [true, false] : [false, true]).map((batching) => ({ backend, batching }))),
+);
+for (const { backend, batching } of configs) {
   const onPg = backend === 'postgres';
   const store = onPg ? await freshLedgerSchema('profile') : undefined;
+  const writeBatching = batching ? undefined : false;
   const ledger = onPg
-    ? await openLedger({ url: PG_URL, schema: store!.schema, poolSize: 16, migrate: false })
-    : await openLedger({ dataDir: 'memory://' });
+    ? await openLedger({ url: PG_URL, schema: store!.schema, poolSize: 16, migrate: false, writeBatching })
+    : await openLedger({ dataDir: 'memory://', writeBatching });
+  const label = `${backend}, group commit ${batching ? 'on' : 'off'}`;
   const calls = ['startRun', 'events([3])', 'complete'] as const;
   const sums = Object.fromEntries(calls.map((c) => [c, { wall: 0, client: 0, server: 0, trips: 0 }]));
   const timed = async <T>(call: (typeof calls)[number], fn: () => Promise<T>, record: boolean): Promise<T> => {
@@ -85,7 +92,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
   };
   for (let i = 0; i < 100; i++) await lifecycle(false);
   for (let i = 0; i < n; i++) await lifecycle(true);
-  console.log(`\n### ${backend}, one call at a time (${n} lifecycles; load ${loadavg()[0].toFixed(2)})\n`);
+  console.log(`\n### ${label}, one call at a time (${n} lifecycles; load ${loadavg()[0].toFixed(2)})\n`);
   console.log('| call | wall ms | client CPU ms | server CPU ms | round trips |\n|---|--:|--:|--:|--:|');
   for (const c of calls) {
     const s = sums[c];
@@ -110,7 +117,7 @@ for (const backend of ['postgres', 'pglite'] as const) {
   const s1 = await serverMs(onPg);
   if (onPg) await settle();
   const x1 = onPg ? await commits() : 0;
-  console.log(`\n### ${backend}, 16 concurrent lifecycles (${total}; load ${loadavg()[0].toFixed(2)})\n`);
+  console.log(`\n### ${label}, 16 concurrent lifecycles (${total}; load ${loadavg()[0].toFixed(2)})\n`);
   console.log(`- throughput: ${((total / (w1 - w0)) * 1000).toFixed(0)} lifecycles/s`);
   console.log(`- CPU per lifecycle: client ${fmt((c1 - c0) / total)} ms${onPg ? `, server ${fmt((s1 - s0) / total)} ms` : ''}`);
   console.log(`- round trips per lifecycle: ${fmt((r1 - r0) / total)}`);
