@@ -57,7 +57,9 @@ describe('npm start', { timeout: 300_000 }, () => {
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       try {
-        await waitForOutput(child, /runledger listening on/);
+        const [, url] = await waitForOutput(child, /runledger listening on (http:\/\/\S+)/);
+        // Up and serving (as a user would find it) before it is stopped.
+        expect((await fetch(`${url}/v1/runs`)).status).toBe(200);
       } finally {
         child.kill('SIGTERM');
       }
