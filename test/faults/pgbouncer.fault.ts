@@ -139,7 +139,11 @@ describe.skipIf(skip)(`behind PgBouncer in transaction mode${skip ? ` (${skip})`
       const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => ledger.startRun({ job: 'pooled-lib', subject: `l${i}` })));
       await Promise.all(runs.map((r) => r.complete({ output: { ok: 1 } })));
       expect((await ledger.listRuns({ job: 'pooled-lib', status: ['completed'] })).runs.length).toBe(12);
-      expect(warnings, 'one warning, at the first statement the pooler lost').toHaveLength(1);
+      // Every call succeeded (above). Whether the pooler loses a prepared statement depends on
+      // which server connection each transaction gets (group commit shares few), so the switch
+      // may or may not have been needed; when it was, it was reported once.
+      expect(warnings.length, warnings.join('\n')).toBeLessThanOrEqual(1);
+      for (const w of warnings) expect(w).toMatch(/prepared statements do not survive between transactions/);
     } finally {
       await ledger.close();
     }
