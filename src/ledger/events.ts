@@ -89,7 +89,7 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
     ),
   ).catch(async (err: unknown) => {
     // A run that is not there may have been pruned: then the answer is its tombstone (410 pruned).
-    if (err instanceof NotFoundError && err.message === NotFoundError.run(id, ctx.namespace).message) throw await missingRun(ctx, id);
+    if (err instanceof NotFoundError) throw await missingRun(ctx, id);
     throw err;
   });
   if (result.appended) ctx.changes.emit('change', { namespace: ctx.namespace, runId: id, lastSeq: result.lastSeq });

@@ -79,10 +79,9 @@ export async function createToken(db: Database, input: { namespace: string; scop
 
 /** Every token (without secrets), newest first; only `namespace`'s when given. */
 export async function listTokens(db: Database, opts: { namespace?: string } = {}): Promise<TokenInfo[]> {
-  const { rows } =
-    opts.namespace === undefined
-      ? await db.query<TokenRow>(`select * from tokens order by created_at desc, id`)
-      : await db.query<TokenRow>(`select * from tokens where namespace = $1 order by created_at desc, id`, [opts.namespace]);
+  const { rows } = await db.query<TokenRow>(`select * from tokens where $1::text is null or namespace = $1 order by created_at desc, id`, [
+    opts.namespace ?? null,
+  ]);
   return rows.map(toInfo);
 }
 
