@@ -32,6 +32,12 @@ export interface ChangePage {
    * filters left out, so a filtered consumer does not re-read them.
    */
   nextAfter: string;
+  /**
+   * True when changes past `nextAfter` have committed but cannot be served yet: an older
+   * transaction is still open, and a change it writes would have to come before them.
+   * Read again shortly; they are served, in order, once it ends.
+   */
+  heldBack: boolean;
 }
 
 export interface ChangesQuery {
@@ -116,3 +122,10 @@ export interface ChangeNotice {
   /** The write appended to the change log (watchers of the feed wake on it). */
   feed?: boolean;
 }
+
+/**
+ * How long to wait before reading a held-back feed again (the `n`th time in a row): no write
+ * announces that the transaction holding it back has ended, so look again soon, backing off
+ * from 25 ms to 1 s.
+ */
+export const heldBackRetryMs = (n: number) => Math.min(1000, 25 * 2 ** Math.max(0, n - 1));

@@ -17,6 +17,7 @@ import {
   type ChangeType,
   type FeedPosition,
   formatCursor,
+  heldBackRetryMs,
   parseCursor,
   START,
   type Watcher,
@@ -30,6 +31,7 @@ import { iso } from './rows.js';
 
 interface ChangeRow {
   frontier: string;
+  held: boolean;
   id: string | null;
   xid: string | null;
   type: ChangeType;
@@ -42,10 +44,15 @@ interface ChangeRow {
 }
 
 // $1 namespace, $2/$3 cursor (xid, id), $4 types or null, $5 job or null, $6 limit.
-// One row even when nothing is visible, so the frontier always comes back.
+// One row even when nothing is visible, so the frontier always comes back, and with it
+// whether committed changes wait past it (the primary key makes that a short index probe).
 const LIST_SQL = prepared(`
 with s as (select pg_snapshot_xmin(pg_current_snapshot()) as xmin)
-select s.xmin::text as frontier, c.id::text as id, c.xid::text as xid, c.type, c.at, c.namespace, c.run_id, c.job, c.subject, c.data
+select s.xmin::text as frontier,
+       exists (select 1 from changes h
+                where h.namespace = $1 and h.xid >= s.xmin and (h.xid, h.id) > ($2::xid8, $3::bigint)
+                  and ($4::text[] is null or h.type = any($4::text[])) and ($5::text is null or h.job = $5::text)) as held,
+       c.id::text as id, c.xid::text as xid, c.type, c.at, c.namespace, c.run_id, c.job, c.subject, c.data
   from s left join lateral (
     select * from changes
      where namespace = $1 and (xid, id) > ($2::xid8, $3::bigint) and xid < s.xmin
@@ -54,7 +61,7 @@ select s.xmin::text as frontier, c.id::text as id, c.xid::text as xid, c.type, c
   ) c on true
  order by c.xid, c.id`);
 
-export function toChange(row: Omit<ChangeRow, 'frontier'> & { id: string; xid: string }): Change {
+export function toChange(row: Omit<ChangeRow, 'frontier' | 'held'> & { id: string; xid: string }): Change {
   return {
     id: Number(row.id),
     cursor: formatCursor({ xid: row.xid, id: row.id }),
@@ -88,7 +95,7 @@ export async function listChanges(ctx: LedgerContext, query: ChangesQuery = {}):
   let next: FeedPosition;
   if (changes.length === limit) next = { xid: rows.at(-1)!.xid!, id: rows.at(-1)!.id! };
   else next = from && later(from, frontier) ? from : frontier;
-  return { changes, nextAfter: formatCursor(next) };
+  return { changes, nextAfter: formatCursor(next), heldBack: rows[0].held };
 }
 
 const later = (a: FeedPosition, b: FeedPosition) => BigInt(a.xid) > BigInt(b.xid) || (a.xid === b.xid && BigInt(a.id) > BigInt(b.id));
@@ -110,6 +117,7 @@ export function watchChanges(
   }
   const onError = opts.onError ?? ((err: unknown) => console.error('runledger watch:', err));
   let cursor: string | null = opts.after ?? null;
+  let heldReads = 0;
   const done = (async () => {
     while (!stopper.signal.aborted) {
       let page: ChangePage;
@@ -128,7 +136,9 @@ export function watchChanges(
       }
       if (stopper.signal.aborted) return;
       cursor = page.nextAfter;
-      if (page.changes.length < 1000) await wait(pollMs, stopper.signal);
+      if (page.changes.length === 1000) continue;
+      heldReads = page.heldBack ? heldReads + 1 : 0;
+      await wait(page.heldBack ? Math.min(pollMs, heldBackRetryMs(heldReads)) : pollMs, stopper.signal);
     }
   })();
   done.catch(() => {});

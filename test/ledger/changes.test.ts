@@ -311,6 +311,9 @@ describe('the outbox gap', () => {
         // The reader waits: nothing is served while the earlier transaction is open.
         const held = await ledger.changes({ after: start });
         expect(held.changes).toEqual([]);
+        // ...and says so: a committed change waits past nextAfter (a filter that leaves it out does not wait).
+        expect(held.heldBack).toBe(true);
+        expect((await ledger.changes({ after: start, job: 'other' })).heldBack).toBe(false);
         await early.query('commit');
         const seen: Change[] = [];
         let after = held.nextAfter;

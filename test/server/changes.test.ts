@@ -146,6 +146,33 @@ describe('GET /v1/changes/stream', () => {
   });
 
   it.skipIf(!onPostgres)(
+    'a change held back by an open transaction is streamed soon after it ends, with no write to wake the stream',
+    async () => {
+      const namespace = ns();
+      const stream = sse(await fetch(`${server.url}/v1/changes/stream?namespace=${namespace}&after=now&types=run.finished`));
+      const holder = new pg.Client({ connectionString: PG_URL });
+      await holder.connect();
+      try {
+        // An open transaction with an xid, in another database session: the feed is held back.
+        await holder.query('begin');
+        await holder.query('select pg_current_xact_id()');
+        const run = await ledger.inNamespace(namespace).startRun({ job: 'held' });
+        await run.complete();
+        // The write's wake-up finds the change held back; only the re-check can serve it.
+        await new Promise((r) => setTimeout(r, 300));
+        await holder.query('commit');
+        // The stream's periodic re-check is ten minutes: within the test timeout the change can
+        // only arrive because the stream kept looking while the feed was held back.
+        const got = await stream.change();
+        expect(got.change).toMatchObject({ type: 'run.finished', runId: run.id });
+      } finally {
+        await stream.cancel();
+        await holder.end();
+      }
+    },
+  );
+
+  it.skipIf(!onPostgres)(
     'the outbox gap: a change that commits last but began first reaches the stream and watch(), both once each',
     async () => {
       const namespace = ns();

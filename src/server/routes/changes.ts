@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 
-import { parseCursor } from '../../core/changes.js';
+import { heldBackRetryMs, parseCursor } from '../../core/changes.js';
 import type { SqlLedger } from '../../ledger/ledger.js';
 import type { ChangeHub } from '../live.js';
 import { defineRoute } from '../route.js';
@@ -95,6 +95,7 @@ export function registerChangeRoutes(
         await Promise.race([sub.ready, new Promise((r) => (readyTimer = setTimeout(r, 2000)))]);
         clearTimeout(readyTimer);
         let sent = cursor;
+        let heldReads = 0;
         while (open) {
           sub.clear();
           const page = await ledger.changes({ after: cursor, types: query.types, job: query.job, limit: PAGE });
@@ -111,7 +112,8 @@ export function registerChangeRoutes(
             sent = cursor;
           }
           if (page.changes.length === PAGE) continue;
-          await sub.next(recheckMs);
+          heldReads = page.heldBack ? heldReads + 1 : 0;
+          await sub.next(page.heldBack ? Math.min(recheckMs, heldBackRetryMs(heldReads)) : recheckMs);
         }
       } catch (err) {
         if (open) request.log.warn({ err }, 'change stream ended by an error');
