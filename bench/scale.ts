@@ -9,6 +9,7 @@
  *
  *   npm run bench -- scale                                   # 100k, 1M, 10M (~12 GB, long)
  *   RUNLEDGER_SCALE_SIZES=100000,1000000 npm run bench -- scale
+ *   RUNLEDGER_SCALE_KEEP=1 …   # keep the database afterwards, to look at plans (drop it yourself)
  */
 import pg from 'pg';
 
@@ -127,7 +128,7 @@ async function run(ctx: ModuleContext) {
   await adminQuery(`drop database if exists ${DB}`);
   // Collation C: the one in which a `q` prefix search can use the indexes (docs/limits.md).
   await adminQuery(`create database ${DB} template template0 locale 'C'`);
-  ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
+  if (!process.env.RUNLEDGER_SCALE_KEEP) ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
   const ledger = await openLedger({ url: dbUrl(DB) });
   const db = ledger.database;
   const table = new Map<string, { p50: number; p95: number }[]>();

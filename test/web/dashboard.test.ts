@@ -394,6 +394,40 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await shot(page, 'run-collection-child');
   });
 
+  it('groups child runs under their parents in the list, collapsed until opened, and keeps the grouping in the URL', async () => {
+    const l = ledger.inNamespace('tree');
+    const parent = await l.startRun({ job: 'collect', subject: 'batch-1' });
+    const kids = [];
+    for (let i = 0; i < 3; i++) kids.push(await l.startRun({ job: 'item', subject: `item-${i}`, parentId: parent.id }));
+    const grandchild = await l.startRun({ job: 'part', parentId: kids[0]!.id });
+    const loner = await l.startRun({ job: 'other' });
+    await go('#/runs?namespace=tree');
+    await page.locator('table.runs-table tbody tr').first().waitFor();
+    const order = () => page.locator('table.runs-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-run-id')));
+    // Ungrouped: newest first, children anywhere.
+    expect(await order()).toEqual([loner.id, grandchild.id, kids[2]!.id, kids[1]!.id, kids[0]!.id, parent.id]);
+    await page.getByTestId('group-toggle').click();
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/runs?namespace=tree&group=parent');
+    await poll(order).toEqual([loner.id, parent.id]);
+    const toggle = page.getByRole('button', { name: `Show 3 child runs of ${parent.id}` });
+    expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    await toggle.click();
+    await poll(order).toEqual([loner.id, parent.id, kids[2]!.id, kids[1]!.id, kids[0]!.id]);
+    await page.getByRole('button', { name: `Show 1 child run of ${kids[0]!.id}` }).click();
+    await poll(order).toEqual([loner.id, parent.id, kids[2]!.id, kids[1]!.id, kids[0]!.id, grandchild.id]);
+    const depths = await page.locator('table.runs-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-depth')));
+    expect(depths).toEqual(['0', '0', '1', '1', '1', '2']);
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot(page, 'runs-grouped');
+    // A reload keeps the grouping (it is in the URL); opened parents start closed again.
+    await page.reload();
+    await poll(order).toEqual([loner.id, parent.id]);
+    await page.getByTestId('group-toggle').click();
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/runs?namespace=tree');
+    await poll(order).toEqual([loner.id, grandchild.id, kids[2]!.id, kids[1]!.id, kids[0]!.id, parent.id]);
+    expect(errors).toEqual([]);
+  });
+
   it('draws the children on one time axis, one bar per child', async () => {
     await go(`#/runs/${demo.runIds.collection}`);
     const gantt = page.getByLabel('Timeline of the child runs');
@@ -555,6 +589,7 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
       ['charts', '#/charts?range=7d', '.plot canvas'],
       ['compare', `#/compare?ids=${compare}`, '[aria-label="Statistics differences"]'],
       ['webhooks', '#/webhooks', 'h1'],
+      ['retention', '#/retention', 'h1'],
     ];
     try {
       for (const scheme of ['light', 'dark'] as const) {
@@ -637,6 +672,10 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
         [`#/runs/${demo.runIds.agentMdFailed}`, 'run-390'],
         ['#/subjects?job=compliance-check', 'subjects-390'],
         ['#/charts?range=7d', 'charts-390'],
+        [`#/compare?ids=${(await ledger.listRuns({ job: 'compliance-check', limit: 2 })).runs.map((r) => r.id).join(',')}`, 'compare-390'],
+        ['#/webhooks', 'webhooks-390'],
+        ['#/retention', 'retention-390'],
+        ['#/runs?namespace=tree&group=parent', 'runs-grouped-390'],
       ] as const) {
         await go(hash, p);
         await p.locator('main section, main article').first().waitFor();

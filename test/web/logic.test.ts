@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Run } from '../../src/core/types.js';
-import { diffFields, flatten, mergeFirstPage, numericDelta, triggerAbbrev } from '../../web/src/logic.js';
+import { diffFields, flatten, groupByParent, mergeFirstPage, numericDelta, triggerAbbrev } from '../../web/src/logic.js';
 
 const run = (id: string, createdAt: string): Run => ({ id, createdAt }) as Run;
 const ids = (runs: Run[]) => runs.map((r) => r.id);
@@ -101,4 +101,27 @@ it('letters triggers for the subject strips', () => {
   expect(triggerAbbrev('heartbeat')).toBe('H');
   expect(triggerAbbrev('schedule')).toBe('S');
   expect(triggerAbbrev(null)).toBe('·');
+});
+
+describe('groupByParent', () => {
+  const r = (id: string, parentId: string | null = null) => ({ id, parentId }) as Run;
+  // Page order (newest first): the children were created after their parents.
+  const page = [r('c2', 'p'), r('g1', 'c1'), r('c1', 'p'), r('p'), r('orphan', 'elsewhere'), r('q')];
+  const show = (rows: ReturnType<typeof groupByParent>) =>
+    rows.map((x) => `${'  '.repeat(x.depth)}${x.run.id}${x.children ? ` (${x.children})` : ''}`);
+
+  it('collapsed: children are counted on their parent and hidden; a child whose parent is not on the page stays', () => {
+    expect(show(groupByParent(page, new Set()))).toEqual(['p (2)', 'orphan', 'q']);
+  });
+
+  it('expanded: children right under their parent in page order, nested', () => {
+    expect(show(groupByParent(page, new Set(['p'])))).toEqual(['p (2)', '  c2', '  c1 (1)', 'orphan', 'q']);
+    expect(show(groupByParent(page, new Set(['p', 'c1'])))).toEqual(['p (2)', '  c2', '  c1 (1)', '    g1', 'orphan', 'q']);
+  });
+
+  it('every run at most once, and none lost to a loop of parent links', () => {
+    const loop = [r('a', 'b'), r('b', 'a'), r('self', 'self')];
+    const rows = groupByParent(loop, new Set(['a', 'b']));
+    expect(rows.map((x) => x.run.id).sort()).toEqual(['a', 'b', 'self']);
+  });
 });

@@ -82,3 +82,52 @@ export function triggerAbbrev(trigger: string | null): string {
     .map((w) => w[0]!.toUpperCase())
     .join('');
 }
+
+/** A row of the runs list grouped by parent: the run, how deep it sits, how many children it has on the page. */
+export interface TreeRow {
+  run: Run;
+  depth: number;
+  children: number;
+}
+
+/**
+ * The page as a tree: each run whose parent is also on the page comes right under it (its
+ * children in page order, nested), shown only while the parent is in `expanded`. A run whose
+ * parent is not on the page (another page, another filter) stays at the top level, where it
+ * was. Every run appears at most once, even if parent links were to loop.
+ */
+export function groupByParent(runs: Run[], expanded: ReadonlySet<string>): TreeRow[] {
+  const onPage = new Set(runs.map((r) => r.id));
+  const childrenOf = new Map<string, Run[]>();
+  for (const r of runs) {
+    if (r.parentId && r.parentId !== r.id && onPage.has(r.parentId)) {
+      const list = childrenOf.get(r.parentId) ?? [];
+      list.push(r);
+      childrenOf.set(r.parentId, list);
+    }
+  }
+  const out: TreeRow[] = [];
+  const placed = new Set<string>();
+  const place = (run: Run, depth: number) => {
+    if (placed.has(run.id)) return;
+    placed.add(run.id);
+    const kids = childrenOf.get(run.id) ?? [];
+    out.push({ run, depth, children: kids.length });
+    if (expanded.has(run.id)) for (const k of kids) place(k, depth + 1);
+  };
+  for (const r of runs) if (!(r.parentId && r.parentId !== r.id && onPage.has(r.parentId))) place(r, 0);
+  // Runs only reachable through a loop of parent links: shown at the top level rather than lost.
+  for (const r of runs) if (!placed.has(r.id) && !isBelowPlaced(r, runs, placed)) place(r, 0);
+  return out;
+}
+
+/** Whether a run is hidden under a collapsed ancestor that is shown (rather than cut off by a loop). */
+function isBelowPlaced(run: Run, runs: Run[], placed: ReadonlySet<string>): boolean {
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const seen = new Set<string>();
+  for (let p = run.parentId; p && byId.has(p) && !seen.has(p); p = byId.get(p)!.parentId) {
+    if (placed.has(p)) return true;
+    seen.add(p);
+  }
+  return false;
+}

@@ -10,7 +10,7 @@ import { Empty, ErrorState, Loading } from '../components/States';
 import { StatusBadge } from '../components/Status';
 import { formatDuration, formatTime, runDurationMs, shortId, STATUSES, statusLabel, timeAgo } from '../format';
 import { useNow } from '../hooks';
-import { mergeFirstPage } from '../logic';
+import { groupByParent, mergeFirstPage, type TreeRow } from '../logic';
 import { href, navigate, type Route, runHref } from '../router';
 
 const PAGE = 50;
@@ -104,7 +104,7 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
         if (bad.length) return;
         const q: Record<string, string> = {};
         for (const k of FILTERS) if (draft[k]?.trim()) q[k] = draft[k]!.trim();
-        navigate(href('/runs', { ...q, namespace: route.namespace }));
+        navigate(href('/runs', { ...q, namespace: route.namespace, group: route.query.get('group') }));
       }}
     >
       {field('q', 'Search', 'run id, job or subject (prefix)', 'grow')}
@@ -136,7 +136,7 @@ function FilterForm({ route, filters }: { route: Route; filters: Filters }) {
         <button type="submit" className="primary">
           Apply
         </button>
-        <a className="button" href={href('/runs', { namespace: route.namespace })}>
+        <a className="button" href={href('/runs', { namespace: route.namespace, group: route.query.get('group') })}>
           Clear
         </a>
       </div>
@@ -255,6 +255,18 @@ export function RunsPage({ route }: { route: Route }) {
   const toggle = (id: string) => setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
   const filtered = Object.keys(filters).length > 0;
   const runs = state.key === key ? state.runs : [];
+  // A view option, not a filter: kept in the URL too, so a grouped list can be shared.
+  const grouped = route.query.get('group') === 'parent';
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
+  const expand = (id: string) =>
+    setExpanded((s) => {
+      const next = new Set(s);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  const rows: TreeRow[] = grouped ? groupByParent(runs, expanded) : runs.map((run) => ({ run, depth: 0, children: 0 }));
+  const groupHref = href('/runs', { ...filters, namespace: ns, ...(grouped ? {} : { group: 'parent' }) });
 
   return (
     <section aria-labelledby="runs-title">
@@ -287,6 +299,9 @@ export function RunsPage({ route }: { route: Route }) {
                 ? countLine(state.total, state.totalCapped === true, filtered, runs.length)
                 : `${runs.length} run${runs.length === 1 ? '' : 's'} shown${state.cursor ? ', more below' : ''}`}
             </span>
+            <a className="button small-button" href={groupHref} data-testid="group-toggle">
+              {grouped ? 'Ungroup' : 'Group children under parents'}
+            </a>
             {selected.length >= 2 ? (
               <a className="button" href={href('/compare', { ids: selected.join(',') })}>
                 Compare {selected.length} selected
@@ -318,8 +333,13 @@ export function RunsPage({ route }: { route: Route }) {
                 </tr>
               </thead>
               <tbody>
-                {runs.map((r) => (
-                  <tr key={r.id} className={r.suspect ? 'row-suspect' : undefined} data-run-id={r.id}>
+                {rows.map(({ run: r, depth, children }) => (
+                  <tr
+                    key={r.id}
+                    className={[r.suspect ? 'row-suspect' : '', depth ? 'row-child' : ''].filter(Boolean).join(' ') || undefined}
+                    data-run-id={r.id}
+                    data-depth={grouped ? depth : undefined}
+                  >
                     <td className="c-sel">
                       <input
                         type="checkbox"
@@ -331,11 +351,27 @@ export function RunsPage({ route }: { route: Route }) {
                     <td className="c-status">
                       <StatusBadge status={r.status} suspect={r.suspect} />
                     </td>
-                    <td className="mono c-id">
+                    <td className="mono c-id" style={depth ? { paddingLeft: `${0.5 + depth * 1.1}rem` } : undefined}>
+                      {depth > 0 && (
+                        <span className="tree-mark" aria-hidden="true">
+                          ↳{' '}
+                        </span>
+                      )}
                       <a href={runHref(r.id)} title={r.id}>
                         {shortId(r.id)}
                       </a>
                       {r.attempt > 1 && <span className="muted"> ·{r.attempt}</span>}
+                      {children > 0 && (
+                        <button
+                          type="button"
+                          className="tree-toggle"
+                          aria-expanded={expanded.has(r.id)}
+                          aria-label={`${expanded.has(r.id) ? 'Hide' : 'Show'} ${children} child run${children === 1 ? '' : 's'} of ${r.id}`}
+                          onClick={() => expand(r.id)}
+                        >
+                          {expanded.has(r.id) ? '▾' : '▸'} {children}
+                        </button>
+                      )}
                     </td>
                     <td className="c-job">
                       <a className="quiet" href={href('/runs', { job: r.job })}>
