@@ -39,6 +39,9 @@ interface AppendWrite {
   now: string;
 }
 
+/** From this many events, an append on PostgreSQL runs in its own transaction rather than in a group commit. */
+export const OWN_TRANSACTION_FROM = 32;
+
 /** What an append did: each event's answer, the run's last seq after it, how many rows it wrote. */
 interface Appended {
   results: AppendResult[];
@@ -61,9 +64,12 @@ export async function appendEvents(ctx: LedgerContext, id: string, raw: EventInp
     if (result) return result.results;
     // Not appended: the run is missing or finished; the path below says which.
   }
+  // A large batch on PostgreSQL gains little from sharing a commit and would hold up the
+  // small writes queued behind it on the coalescer's one connection: it takes its own.
+  const writer = ctx.db.kind === 'postgres' && input.length >= OWN_TRANSACTION_FROM ? { ...ctx, writes: undefined } : ctx;
   const result = await mapDbErrors(() =>
     coalescedWrite(
-      ctx,
+      writer,
       id,
       true,
       async (tx) => {

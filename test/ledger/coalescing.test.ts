@@ -12,6 +12,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { OpenedLedger } from '../../src/index.js';
+import { OWN_TRANSACTION_FROM } from '../../src/ledger/events.js';
 import { BACKEND, onPostgres, rejectsWith, viaHttp } from '../helpers.js';
 import { useFreshLedger } from '../helpers.js';
 import { eventRows } from './support.js';
@@ -228,4 +229,31 @@ describe(`group commit: each write answered as if alone (${BACKEND})`, () => {
     expect((await inBatch).message).toBe(alone.message);
     expect((await neighbour).created).toBe(true);
   });
+
+  // On PGlite every write shares the one connection anyway; over HTTP the gate is not the server's.
+  it.skipIf(!onPostgres || viaHttp)(
+    'on PostgreSQL a large event batch takes its own transaction: it does not wait behind a held batch',
+    async () => {
+      const held = await ledger.startRun({ job: 'gate' });
+      const big = await ledger.startRun({ job: 'big' });
+      const before = (await big.get()).lastSeq;
+      const n = 40;
+      expect(n).toBeGreaterThanOrEqual(OWN_TRANSACTION_FROM);
+      const g = await gate(ledger, held.id);
+      const queued = outcome(held.event('queued behind the gate'));
+      try {
+        const bigAppend = big.events(Array.from({ length: n }, (_, i) => ({ type: 'row', body: { i } })));
+        // While the gate holds the coalescer's transaction, only a write outside it can finish.
+        const first = await Promise.race([
+          bigAppend.then(() => 'big batch'),
+          new Promise((r) => setTimeout(() => r('gate still closed'), 30_000)),
+        ]);
+        expect(first).toBe('big batch');
+        expect((await big.get()).lastSeq).toBe(before + n);
+      } finally {
+        await g.open();
+      }
+      expect(await queued).toMatchObject({ ok: { duplicate: false } });
+    },
+  );
 });
