@@ -6,6 +6,7 @@
 ...     run.event("progress", {"done": 1, "of": 3})
 """
 
+from .changes import CHANGE_TYPES, Watcher
 from .client import CheckpointResult, Client, RunHandle, StartedRun
 from .errors import (
     ConfigurationError,
@@ -41,6 +42,8 @@ __all__ = [
     "TrackedRun",
     "Tracker",
     "CheckpointResult",
+    "Watcher",
+    "CHANGE_TYPES",
     "new_run_id",
     "verify_webhook",
     "sign_webhook",

@@ -189,8 +189,10 @@ class Transport:
         body: Any = None,
         headers: Optional[Mapping[str, str]] = None,
         idempotent: bool,
+        raw: bool = False,
     ) -> Response:
-        """Sends one request, retrying per the policy above, and parses the JSON answer."""
+        """Sends one request, retrying per the policy above, and parses the JSON answer
+        (``raw``: the body as text, e.g. NDJSON; refusals are still LedgerErrors)."""
         target = path_with_query(path, query)
         h = self.headers(headers)
         payload: Optional[bytes] = None
@@ -221,6 +223,8 @@ class Transport:
                 time.sleep(_backoff(attempt))
                 attempt += 1
                 continue
+            if raw and status < 400:
+                return Response(status, data.decode("utf-8"), res_headers)
             parsed: Any = None
             if data:
                 try:

@@ -8,27 +8,38 @@ back as the ``LedgerError`` subclass of their ``code``, with the server's messag
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import urllib.parse
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from ._http import Transport
-from .errors import ConfigurationError, NotFoundError, ValidationError
+from .changes import Watcher, check_cursor, check_types
+from .errors import ConfigurationError, HttpError, NotFoundError, ValidationError
 from .ids import RUN_ID_PATTERN, new_run_id
 from .types import (
     AppendResult,
+    ChangePage,
     Checkpoint,
+    CreatedToken,
     ErrorInput,
     Event,
     EventInput,
     EventPage,
+    Expectation,
+    ExportedRun,
+    ExportPage,
     Json,
     JsonObject,
+    PruneResult,
+    RestoreResult,
+    RetentionRules,
     Run,
     RunError,
     RunPage,
     SubjectPage,
     SubjectStatus,
+    TokenInfo,
 )
 
 __all__ = ["Client", "RunHandle", "StartedRun", "CheckpointResult", "error_of"]
@@ -71,6 +82,15 @@ def check_run_id(value: Any, field: str = "id") -> str:
             "validation_failed",
             f"{field} must be 1–128 of letters, digits and ._:@+-; got {value!r}",
             [{"field": field, "message": "not a run id"}],
+        )
+    return value
+
+
+def _check_job(value: Any) -> str:
+    # Checked here: an empty job would change which URL is called.
+    if not isinstance(value, str) or not 1 <= len(value) <= _NAME_MAX:
+        raise ValidationError(
+            "validation_failed", f"job must be 1–{_NAME_MAX} characters; got {value!r}", [{"field": "job", "message": "not a job name"}]
         )
     return value
 
@@ -344,10 +364,11 @@ class Client:
         body: Any = None,
         query: Optional[Mapping[str, Any]] = None,
         headers: Optional[Mapping[str, str]] = None,
+        raw: bool = False,
     ) -> Any:
         q = dict(query or {})
         q["namespace"] = self.namespace
-        return self._transport.request(method, path, query=q, body=body, headers=headers, idempotent=idempotent)
+        return self._transport.request(method, path, query=q, body=body, headers=headers, idempotent=idempotent, raw=raw)
 
     # -- runs
 
@@ -367,8 +388,12 @@ class Client:
         notes: Optional[str] = None,
         lease_s: Optional[int] = None,
         deadline_at: Optional[TimeLike] = None,
+        exclusive: Optional[bool] = None,
     ) -> StartedRun:
         """Creates (and by default starts) a run; idempotent on ``id``.
+
+        ``exclusive=True`` refuses the start while another exclusive run of the same job and
+        subject is live: RunActiveError, whose ``active_run_id`` names that run.
 
         The same id with the same identity (job, subject, trigger, actor, parent_id, params)
         returns the existing run (``created`` False); a different one raises IdConflictError
@@ -390,6 +415,7 @@ class Client:
                 "notes": notes,
                 "leaseS": lease_s,
                 "deadlineAt": _time(deadline_at),
+                "exclusive": exclusive,
             }
         )
         # The id is fixed before the first attempt: a retry after a lost answer finds the same run.
@@ -500,10 +526,23 @@ class Client:
         *,
         job: Optional[str] = None,
         status: Union[str, Iterable[str], None] = None,
+        overdue: Optional[bool] = None,
+        due_before: Optional[TimeLike] = None,
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
     ) -> SubjectPage:
-        query = {"job": job, "status": status if status is None or isinstance(status, str) else list(status), "limit": limit, "cursor": cursor}
+        """One page of subjects with their verdict and health (streaks, ``nextDueAt``, ``overdue``).
+
+        ``overdue=True``: only subjects past their expected slot plus grace with no run started;
+        ``due_before``: subjects whose next slot is before that time (overdue ones included)."""
+        query = {
+            "job": job,
+            "status": status if status is None or isinstance(status, str) else list(status),
+            "overdue": overdue,
+            "dueBefore": _time(due_before),
+            "limit": limit,
+            "cursor": cursor,
+        }
         return self._send("GET", "/v1/subjects", query=query, idempotent=True).body  # type: ignore[no-any-return]
 
     def get_subject(self, job: str, subject: str) -> SubjectStatus:
@@ -562,6 +601,9 @@ class Client:
     def list_webhooks(self) -> List[Dict[str, Any]]:
         return self._send("GET", "/v1/webhooks", idempotent=True).body["webhooks"]  # type: ignore[no-any-return]
 
+    def get_webhook(self, webhook_id: str) -> Dict[str, Any]:
+        return self._send("GET", f"/v1/webhooks/{_seg(webhook_id)}", idempotent=True).body  # type: ignore[no-any-return]
+
     def delete_webhook(self, webhook_id: str) -> bool:
         """Removes a webhook with its delivery log; False when there was none."""
         try:
@@ -579,6 +621,170 @@ class Client:
         """Delivers again every matching change after ``after`` (a change cursor, or "0"); returns how many were queued."""
         body = {"after": after}
         return self._send("POST", f"/v1/webhooks/{_seg(webhook_id)}/replay", body=body, idempotent=True).body["queued"]  # type: ignore[no-any-return]
+
+    # -- expectations (setting and removing need an admin token)
+
+    def set_expectation(
+        self,
+        job: str,
+        *,
+        grace: str,
+        every: Optional[str] = None,
+        cron: Optional[str] = None,
+        timezone: Optional[str] = None,
+        per_subject: Optional[bool] = None,
+    ) -> Expectation:
+        """Sets (creates or replaces) how often ``job`` is expected to run: ``every`` (a duration
+        such as "12h") or ``cron`` (in ``timezone``, default UTC), plus ``grace`` ("30m") before a
+        subject counts as overdue. ``per_subject=False`` watches the job as a whole.
+
+        >>> client.set_expectation("compliance-check", every="12h", grace="30m")
+        """
+        body = _compact({"every": every, "cron": cron, "timezone": timezone, "grace": grace, "perSubject": per_subject})
+        return self._send("PUT", f"/v1/expectations/{_seg(_check_job(job))}", body=body, idempotent=True).body  # type: ignore[no-any-return]
+
+    def list_expectations(self) -> List[Expectation]:
+        return self._send("GET", "/v1/expectations", idempotent=True).body["expectations"]  # type: ignore[no-any-return]
+
+    def delete_expectation(self, job: str) -> bool:
+        """Removes the expectation of ``job`` (its subjects are no longer due); False when there was none."""
+        try:
+            self._send("DELETE", f"/v1/expectations/{_seg(_check_job(job))}", idempotent=True)
+            return True
+        except NotFoundError:
+            return False
+
+    # -- the change feed
+
+    def changes(
+        self,
+        after: Optional[str] = None,
+        *,
+        types: Optional[Sequence[str]] = None,
+        job: Optional[str] = None,
+        limit: Optional[int] = None,
+    ) -> ChangePage:
+        """The change log after a cursor, in feed order: ``{"changes", "nextAfter", "heldBack"}``.
+
+        ``after``: a change's ``cursor`` or a page's ``nextAfter`` (None or "0": from the start;
+        "now": nothing, just the current position). Resume with ``nextAfter``: it moves past the
+        changes the filters left out. ``heldBack`` True: more changes have committed but wait for
+        an older open transaction; read again shortly.
+
+        >>> page = client.changes(after=saved, types=["run.finished"])
+        """
+        query = {"after": check_cursor(after), "types": check_types(types), "job": job, "limit": limit}
+        return self._send("GET", "/v1/changes", query=query, idempotent=True).body  # type: ignore[no-any-return]
+
+    def watch(self, after: Optional[str] = "now", *, types: Optional[Sequence[str]] = None, job: Optional[str] = None) -> Watcher:
+        """Follows the change log live over SSE: an iterator of changes, each once, in feed order,
+        resumed with Last-Event-ID across dropped connections and server restarts.
+
+        ``after``: "now" (default: only changes after this call), a cursor, or "0"/None (from the
+        start). ``watcher.cursor`` is where to resume; ``watcher.close()`` ends it from any thread.
+
+        >>> for change in client.watch(types=["run.finished"], job="nightly"):
+        ...     print(change["type"], change["runId"])
+        """
+        start = check_cursor(after)
+        wanted = check_types(types)
+        if start == "now":
+            # Resolved now, not at the first connect: changes made before the first next() are kept,
+            # and a reconnect resumes from a real position instead of a later "now".
+            start = self.changes(after="now")["nextAfter"]
+        return Watcher(self._transport, self.namespace, start, wanted, job)
+
+    # -- retention (setting rules, pruning and restoring need an admin token)
+
+    def set_retention(self, rules: Sequence[Mapping[str, Any]]) -> RetentionRules:
+        """Replaces the namespace's retention rules: ``[{"job"?, "keepDays", "keepLastPerSubject"?}]``
+        (a rule without ``job`` is the default). An empty list removes every rule; the rules
+        ``get_retention()`` answers may be passed back, edited (their ``updatedAt`` is dropped).
+
+        >>> client.set_retention([{"keepDays": 90}, {"job": "ci", "keepDays": 7, "keepLastPerSubject": 3}])
+        """
+        if not isinstance(rules, (list, tuple)):
+            raise ValidationError(
+                "validation_failed", f"rules must be a list of rules; got {type(rules).__name__}", [{"field": "rules", "message": "not a list"}]
+            )
+        body = {"rules": [{k: v for k, v in dict(r).items() if k != "updatedAt"} if isinstance(r, Mapping) else r for r in rules]}
+        return self._send("PUT", "/v1/retention", body=body, idempotent=True).body  # type: ignore[no-any-return]
+
+    def get_retention(self) -> RetentionRules:
+        return self._send("GET", "/v1/retention", idempotent=True).body  # type: ignore[no-any-return]
+
+    def prune(self, *, dry_run: Optional[bool] = None, limit: Optional[int] = None, ids: Optional[Sequence[str]] = None) -> PruneResult:
+        """Prunes one chunk (one transaction, ``limit`` runs, default 500) under the rules; call
+        again while ``more``. ``dry_run=True`` deletes nothing and reports ``eligible``. A pruned
+        run leaves a tombstone: reading it raises PrunedError."""
+        body = _compact({"dryRun": dry_run, "limit": limit, "ids": None if ids is None else list(ids)})
+        # A lost answer is safe to repeat: the next chunk is pruned, or nothing.
+        return self._send("POST", "/v1/prune", body=body, idempotent=True).body  # type: ignore[no-any-return]
+
+    def export_runs_page(
+        self,
+        *,
+        job: Optional[str] = None,
+        before: Optional[TimeLike] = None,
+        prunable: Optional[bool] = None,
+        after: Optional[str] = None,
+        limit: int = 100,
+    ) -> ExportPage:
+        """One page of whole runs (``{run, events, checkpoints}``) and ``nextAfter`` (None at the end)."""
+        query = {"job": job, "before": _time(before), "prunable": prunable, "after": after, "limit": limit}
+        text: str = self._send("GET", "/v1/export", query=query, idempotent=True, raw=True).body
+        lines = [line for line in text.split("\n") if line]
+        end = json.loads(lines[-1]) if lines else {}
+        if not isinstance(end, dict) or end.get("end") is not True:
+            raise HttpError(200, "the export answer ended before its end line (the server stopped mid-answer); ask again")
+        return {"runs": [json.loads(line) for line in lines[1:-1]], "nextAfter": end.get("nextAfter")}
+
+    def export_runs(
+        self, *, job: Optional[str] = None, before: Optional[TimeLike] = None, prunable: Optional[bool] = None, page_size: int = 100
+    ) -> Iterator[ExportedRun]:
+        """Every matching run, whole, as the NDJSON export's records, page after page as you
+        iterate (each page a retried request). Write each as a line to archive; ``restore_runs``
+        takes them back exactly. ``prunable=True``: only what the rules allow pruning now.
+
+        >>> with open("archive.ndjson", "w") as f:
+        ...     for record in client.export_runs(prunable=True):
+        ...         f.write(json.dumps(record) + "\n")
+        """
+        first = self.export_runs_page(job=job, before=before, prunable=prunable, limit=page_size)  # a bad query raises here
+        return self._export_pages(first, {"job": job, "before": before, "prunable": prunable, "limit": page_size})
+
+    def _export_pages(self, page: ExportPage, query: Dict[str, Any]) -> Iterator[ExportedRun]:
+        while True:
+            yield from page["runs"]
+            if not page["nextAfter"]:
+                return
+            page = self.export_runs_page(**query, after=page["nextAfter"])
+
+    def restore_runs(self, runs: Sequence[Mapping[str, Any]]) -> RestoreResult:
+        """Restores exported runs exactly (same ids, seqs, hashes), ≤ 1000 per call; over a
+        tombstone only when the chain ends in its hash. Each is reported on its own."""
+        if not isinstance(runs, (list, tuple)):
+            raise ValidationError(
+                "validation_failed", f"runs must be a list of exported runs; got {type(runs).__name__}", [{"field": "runs", "message": "not a list"}]
+            )
+        # Idempotent: a run restored twice is a duplicate the second time.
+        return self._send("POST", "/v1/restore", body={"runs": list(runs)}, idempotent=True).body  # type: ignore[no-any-return]
+
+    # -- tokens (admin token; each manages only its own namespace's tokens)
+
+    def create_token(self, scope: str, name: Optional[str] = None) -> CreatedToken:
+        """Creates a token for this namespace (``scope``: read, write or admin); its secret,
+        ``token``, is in this answer only."""
+        # Not retried: a lost answer would leave a token nobody saw.
+        return self._send("POST", "/v1/tokens", body=_compact({"scope": scope, "name": name}), idempotent=False).body  # type: ignore[no-any-return]
+
+    def list_tokens(self) -> List[TokenInfo]:
+        """This namespace's tokens, newest first, without their secrets."""
+        return self._send("GET", "/v1/tokens", idempotent=True).body["tokens"]  # type: ignore[no-any-return]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """Revokes a token: refused from the next request on, its open streams end. Revoking twice is a no-op."""
+        return self._send("DELETE", f"/v1/tokens/{_seg(token_id)}", idempotent=True).body  # type: ignore[no-any-return]
 
     # -- tracking and tailing (defined in their own modules)
 

@@ -126,7 +126,9 @@ class PrunedError(LedgerError):
 
 
 class RunActiveError(LedgerError):
-    """Another exclusive run of the same job and subject is live."""
+    """Another exclusive run of the same job and subject is live; ``active_run_id`` names it."""
+
+    active_run_id: Optional[str] = None
 
 
 class ConfigurationError(LedgerError):
@@ -189,4 +191,7 @@ def error_from_problem(status: int, body: Mapping[str, Any]) -> Exception:
     if isinstance(err, PrunedError):
         tombstone = body.get("tombstone")
         err.tombstone = dict(tombstone) if isinstance(tombstone, dict) else {}
+    if isinstance(err, RunActiveError):
+        active = body.get("activeRunId")
+        err.active_run_id = active if isinstance(active, str) else None
     return err

@@ -9,37 +9,55 @@ import http.client
 import json
 import time
 import urllib.parse
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 from ._http import Transport, path_with_query
 from .errors import HttpError, ServerUnreachableError, error_from_problem
 from .types import TERMINAL_STATUSES, Event
 
-__all__ = ["tail_run"]
+__all__ = ["tail_run", "sse_messages", "stream_problem"]
 
 # The server sends a comment every 15 s on an idle stream; three missed means the connection is dead.
 _READ_TIMEOUT_S = 45.0
 _MAX_ATTEMPTS = 50
 
 
-def _messages(res: http.client.HTTPResponse) -> Iterator[str]:
-    """The ``data`` of each SSE message (comments, ``id:`` and ``retry:`` lines skipped)."""
+def sse_messages(res: http.client.HTTPResponse, id_only: bool = False) -> Iterator[Tuple[Optional[str], str]]:
+    """Each SSE message as ``(id, data)``; comments and ``retry:`` are skipped, and so are
+    messages without data unless ``id_only``: those only move Last-Event-ID."""
     data: List[str] = []
+    msg_id: Optional[str] = None
     while True:
         raw = res.readline()
         if not raw:
             return
         line = raw.decode("utf-8").rstrip("\r\n")
         if line == "":
-            if data:
-                yield "\n".join(data)
+            if data or (id_only and msg_id is not None):
+                yield msg_id, "\n".join(data)
             data = []
+            msg_id = None
             continue
         if line.startswith(":"):
             continue
         field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
         if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
+            data.append(value)
+        elif field == "id":
+            msg_id = value
+
+
+def stream_problem(res: http.client.HTTPResponse, what: str) -> Exception:
+    """The error for a refused stream (not found, unauthorized, a bad cursor…): final, not retried."""
+    text = res.read()
+    try:
+        problem = json.loads(text)
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict):
+        return error_from_problem(res.status, problem)
+    return HttpError(res.status, f"HTTP {res.status} from the {what}: {text[:200].decode('utf-8', 'replace')}")
 
 
 def _is_terminal(event: Event) -> bool:
@@ -59,17 +77,9 @@ def tail_run(t: Transport, namespace: str, run_id: str, after_seq: int = 0) -> I
             conn.request("GET", t.prefix + path_with_query(path + "/events/stream", {"namespace": namespace}), headers=headers)
             res = conn.getresponse()
             if res.status >= 400 and res.status not in (502, 503, 504):
-                # Not found, unauthorized…: final.
-                text = res.read()
-                try:
-                    problem = json.loads(text)
-                except ValueError:
-                    problem = None
-                if isinstance(problem, dict):
-                    raise error_from_problem(res.status, problem)
-                raise HttpError(res.status, f"HTTP {res.status} from the event stream: {text[:200].decode('utf-8', 'replace')}")
+                raise stream_problem(res, "event stream")
             if res.status == 200:
-                for data in _messages(res):
+                for _, data in sse_messages(res):
                     event: Event = json.loads(data)
                     if event["seq"] <= last:
                         continue
