@@ -316,6 +316,12 @@ class Client:
             raise ValidationError(
                 "validation_failed", f"timeout_s must be more than 0; got {timeout_s!r}", [{"field": "timeout_s", "message": "not > 0"}]
             )
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValidationError(
+                "validation_failed",
+                f"retries must be a whole number, 0 or more; got {retries!r}",
+                [{"field": "retries", "message": "not a whole number >= 0"}],
+            )
         self.base_url = url.strip().rstrip("/")
         tok = token if token is not None else os.environ.get("RUNLEDGER_TOKEN") or None
         ns = namespace if namespace is not None else os.environ.get("RUNLEDGER_NAMESPACE") or "default"

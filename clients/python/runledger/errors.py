@@ -166,10 +166,11 @@ class HttpError(Exception):
 
 
 class ServerUnreachableError(HttpError, ConnectionError):
-    """The server could not be reached (refused, unknown host, timed out, connection lost)."""
+    """The server could not be reached (refused, unknown host, timed out, connection lost);
+    ``status`` 0 and ``code`` "unavailable", as the TypeScript client's."""
 
     def __init__(self, message: str) -> None:
-        HttpError.__init__(self, 0, message)
+        HttpError.__init__(self, 0, message, "unavailable")
 
 
 class WebhookVerificationError(Exception):

@@ -32,6 +32,10 @@ def test_a_missing_server_url_is_a_clear_error_never_a_silent_no_op(monkeypatch:
         Client("postgres://db/ledger")
     with pytest.raises(ValidationError, match="base_url must be an http"):
         Client("127.0.0.1:7070")
+    with pytest.raises(ValidationError, match="retries must be a whole number, 0 or more; got -1"):
+        Client("http://127.0.0.1:7070", retries=-1)
+    with pytest.raises(ValidationError, match="timeout_s must be more than 0; got 0"):
+        Client("http://127.0.0.1:7070", timeout_s=0)
 
 
 def test_the_environment_configures_the_client(monkeypatch: pytest.MonkeyPatch, server: Server) -> None:
@@ -47,7 +51,7 @@ def test_an_unreachable_server_is_reported_after_retrying(monkeypatch: pytest.Mo
     client = Client(f"http://127.0.0.1:{port}", retries=2)
     with pytest.raises(ServerUnreachableError, match=f"cannot reach runledger server at http://127.0.0.1:{port}.*refused") as caught:
         client.start_run("nowhere")
-    assert caught.value.status == 0
+    assert (caught.value.status, caught.value.code) == (0, "unavailable")
     assert isinstance(caught.value, ConnectionError)
 
 

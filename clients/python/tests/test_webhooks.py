@@ -125,7 +125,7 @@ def test_a_real_server_delivers_what_verify_webhook_accepts(own_server: Any) -> 
     import http.server
     import threading
 
-    from runledger import Client
+    from runledger import Client, NotFoundError
 
     got: List[Dict[str, Any]] = []
 
@@ -148,6 +148,9 @@ def test_a_real_server_delivers_what_verify_webhook_accepts(own_server: Any) -> 
             hook = client.create_webhook(f"http://127.0.0.1:{httpd.server_address[1]}/hook", ["run.finished"], description="py")
             assert hook["secret"].startswith("whsec_")
             assert [w["id"] for w in client.list_webhooks()] == [hook["id"]]
+            one = client.get_webhook(hook["id"])
+            assert (one["id"], one["url"], one["types"], one["description"]) == (hook["id"], hook["url"], ["run.finished"], "py")
+            assert "secret" not in one  # shown only by the create
             run = client.start_run("py-webhooks", "acme")
             run.complete({"ok": True})
             deadline = time.time() + 30
@@ -167,5 +170,7 @@ def test_a_real_server_delivers_what_verify_webhook_accepts(own_server: Any) -> 
             assert client.replay_webhook(hook["id"]) == 1
             assert client.delete_webhook(hook["id"]) is True
             assert client.delete_webhook(hook["id"]) is False
+            with pytest.raises(NotFoundError):
+                client.get_webhook(hook["id"])
     finally:
         httpd.shutdown()
