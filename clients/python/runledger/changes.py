@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Iterator, List, Optional, Sequence, Type
 
 from ._http import Transport, path_with_query
-from .errors import ValidationError
+from .errors import ServerUnreachableError, ValidationError
 from .tail import sse_messages, stream_problem
 from .types import Change
 
@@ -33,6 +33,9 @@ CHANGE_TYPES = ("run.finished", "run.suspect", "subject.changed", "expectation.m
 _CURSOR = re.compile(r"^\d{1,20}-\d{1,19}$")
 # The server sends a comment every 15 s on an idle stream; three missed means the connection is dead.
 _READ_TIMEOUT_S = 45.0
+# Consecutive failed connections tolerated once the stream has been open (about 4 minutes of
+# backoff: a server restart); before that, as many as a call's retries (a wrong URL fails fast).
+_MAX_ATTEMPTS = 50
 
 
 def check_cursor(value: Any, field: str = "after") -> Optional[str]:
@@ -116,6 +119,7 @@ class Watcher:
     def _follow(self) -> Iterator[Change]:
         path = path_with_query("/v1/changes/stream", self._query)
         attempt = 0
+        opened = False
         while not self._stopped.is_set():
             conn: Optional[http.client.HTTPConnection] = None
             try:
@@ -132,6 +136,7 @@ class Watcher:
                 if res.status >= 400 and res.status not in (502, 503, 504):
                     raise stream_problem(res, "change stream")  # a bad cursor, unauthorized…: final
                 if res.status == 200:
+                    opened = True
                     for msg_id, data in sse_messages(res, id_only=True):
                         attempt = 0
                         if msg_id is not None:
@@ -144,11 +149,19 @@ class Watcher:
             except (OSError, http.client.HTTPException) as err:
                 if self._stopped.is_set():
                     return
+                failure: object = err
                 log.warning("runledger: change stream at %s failed (%s); resuming after %s", self._t.base_url, err, self._cursor)
+            else:
+                failure = f"HTTP {res.status}" if res.status != 200 else "the server ended the stream"
             finally:
                 with self._lock:
                     self._conn = None
                 if conn is not None:
                     conn.close()
             attempt += 1
+            if attempt > (_MAX_ATTEMPTS if opened else self._t.retries):
+                raise ServerUnreachableError(
+                    f"cannot reach runledger server at {self._t.base_url} for the change stream "
+                    f"({attempt} attempts in a row, the last: {failure}); resume with after={self._cursor!r}"
+                )
             self._stopped.wait(min(5.0, 0.1 * 2 ** min(attempt, 6)))

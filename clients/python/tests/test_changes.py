@@ -11,8 +11,8 @@ from typing import Any, List, Optional
 
 import pytest
 
-from runledger import Client, ValidationError, Watcher
-from support import Server
+from runledger import Client, ServerUnreachableError, ValidationError, Watcher
+from support import Server, free_port
 
 
 def ns(client: Client) -> Client:
@@ -182,3 +182,13 @@ def test_watch_resumes_across_a_server_restart_with_each_change_once(own_server:
     consumer.thread.join(30)
     assert not consumer.thread.is_alive()
     client.close()
+
+
+def test_a_watch_of_a_server_that_cannot_be_reached_is_a_clear_error() -> None:
+    port = free_port()
+    watcher = Client(f"http://127.0.0.1:{port}", retries=2).watch(after="0")
+    with pytest.raises(ServerUnreachableError, match=f"cannot reach runledger server at http://127.0.0.1:{port} for the change stream") as caught:
+        next(watcher)
+    assert "after='0'" in str(caught.value)  # where to resume
+    with pytest.raises(ServerUnreachableError):  # "now" is resolved by a call, which fails as calls do
+        Client(f"http://127.0.0.1:{port}", retries=0).watch()
