@@ -115,6 +115,10 @@ class Watcher:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        try:
+            self._gen.close()  # suspended at a yield: its connection is closed now
+        except ValueError:
+            pass  # running in another thread: it sees the stop as its read ends
 
     def _follow(self) -> Iterator[Change]:
         path = path_with_query("/v1/changes/stream", self._query)
@@ -158,6 +162,8 @@ class Watcher:
                     self._conn = None
                 if conn is not None:
                     conn.close()
+            if self._stopped.is_set():
+                return
             attempt += 1
             if attempt > (_MAX_ATTEMPTS if opened else self._t.retries):
                 raise ServerUnreachableError(
