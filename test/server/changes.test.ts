@@ -122,6 +122,22 @@ describe('GET /v1/changes/stream', () => {
     await resumed.cancel();
   });
 
+  it('a stream started at now says where that was at once, so a reconnect resumes there', async () => {
+    const res = await fetch(`${server.url}/v1/changes/stream?namespace=${ns()}&after=now`);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!/^id: .+$/m.test(text)) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('stream ended');
+      text += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    const id = /^id: (.+)$/m.exec(text)![1]!;
+    expect(id).toMatch(/^\d+-\d+$/);
+    // No data came with it: it only moves Last-Event-ID.
+    expect(text).not.toContain('data:');
+  });
+
   it("the client's watch() follows the stream", async () => {
     const namespace = ns();
     const client = createClient({ baseUrl: server.url, namespace });

@@ -94,7 +94,9 @@ export function registerChangeRoutes(
         let readyTimer: NodeJS.Timeout | undefined;
         await Promise.race([sub.ready, new Promise((r) => (readyTimer = setTimeout(r, 2000)))]);
         clearTimeout(readyTimer);
-        let sent = cursor;
+        // Started at 'now': the first read sends where that was as an id-only message, so a
+        // client that reconnects before any change resumes there, not at a later 'now'.
+        let sent = query.after === 'now' && !lastEventId?.trim() ? null : cursor;
         let heldReads = 0;
         while (open) {
           sub.clear();
