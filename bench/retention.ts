@@ -13,6 +13,9 @@
  *   of the same rows (runs, events and checkpoints tables) through psql.
  *
  *   RUNLEDGER_RETENTION_RUNS=400000 npm run bench -- retention
+ *
+ * RUNLEDGER_RETENTION_ONLY=export measures the export against COPY only; RUNLEDGER_RETENTION_KEEP=1
+ * keeps the database (and reuses it when it already holds the runs), to measure export again.
  */
 import { spawn } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
@@ -32,6 +35,8 @@ const DB = process.env.RUNLEDGER_RETENTION_DB ?? 'rl_retention';
 const WORKERS = Number(process.env.RUNLEDGER_RETENTION_WORKERS ?? 8);
 const BASELINE_S = Number(process.env.RUNLEDGER_RETENTION_BASELINE_S ?? 20);
 const SUBJECTS = 2000;
+const ONLY_EXPORT = process.env.RUNLEDGER_RETENTION_ONLY === 'export';
+const KEEP = process.env.RUNLEDGER_RETENTION_KEEP === '1';
 
 const dbUrl = (name: string) => {
   const u = new URL(PG_URL);
@@ -81,6 +86,23 @@ const rebuildSubjects = [
   `vacuum analyze checkpoints`,
   `vacuum analyze subject_status`,
 ];
+
+/** How many runs a kept database already holds (null when there is none). */
+async function existingRuns(url: string): Promise<number | null> {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+  } catch {
+    return null;
+  }
+  try {
+    return Number((await c.query(`select count(*) as n from runs`)).rows[0].n);
+  } catch {
+    return null;
+  } finally {
+    await c.end();
+  }
+}
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
@@ -138,21 +160,24 @@ function timed(cmd: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ s
 
 async function run(ctx: ModuleContext) {
   const now = new Date();
-  await adminQuery(`drop database if exists ${DB}`);
-  await adminQuery(`create database ${DB}`);
-  ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
   const url = dbUrl(DB);
+  const reuse = KEEP && (await existingRuns(url)) === RUNS;
+  if (!reuse) {
+    await adminQuery(`drop database if exists ${DB}`);
+    await adminQuery(`create database ${DB}`);
+  }
+  if (!KEEP) ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
   const ledger = await openLedger({ url, poolSize: WORKERS + 4 });
   const db = ledger.database;
   const out: Record<string, string> = {};
   const file = join(tmpdir(), `rl-retention-export-${process.pid}.ndjson`);
   try {
     const t0 = performance.now();
-    for (let at = 0; at < RUNS; at += 50_000) {
+    for (let at = 0; !reuse && at < RUNS; at += 50_000) {
       await db.query(insertRuns, [at, Math.min(RUNS, at + 50_000), now]);
       ctx.log(`retention: ${Math.min(RUNS, at + 50_000)} runs (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
-    for (const sql of rebuildSubjects) await db.query(sql);
+    if (!reuse) for (const sql of rebuildSubjects) await db.query(sql);
     const before = await sizes(ledger);
     out['built'] = `${RUNS} runs, ${RUNS * 5} events, ${RUNS / 10} checkpoints in ${((performance.now() - t0) / 1000).toFixed(0)} s`;
     out['size before (MB: runs / events / checkpoints / database)'] =
@@ -185,6 +210,10 @@ async function run(ctx: ModuleContext) {
     out['export: COPY runs, events, checkpoints TO STDOUT (psql)'] =
       `${copyRuns.seconds.toFixed(1)} s, ${Math.round(RUNS / copyRuns.seconds)} runs/s; export ÷ COPY throughput ${(copyRuns.seconds / exp.seconds).toFixed(2)}×`;
     ctx.log('retention: export measured');
+    if (ONLY_EXPORT) {
+      for (const [k, v] of Object.entries(out)) console.log(`| ${k} | ${v} |`);
+      return { comparisons: [], environment: out };
+    }
 
     // Lifecycle latency without pruning.
     await ledger.setRetention([{ keepDays: 30 }]);

@@ -73,6 +73,7 @@ import {
   type ExportLines,
   exportLines,
   exportRuns,
+  exportStream,
   getRetention,
   prune,
   restoreRuns,
@@ -369,6 +370,10 @@ export class SqlLedger implements Ledger {
   /** exportRuns as JSON text, one line per run (what GET /v1/export streams and the CLI writes). */
   exportLines(query?: ExportQuery): Promise<ExportLines> {
     return exportLines(this.ctx, query);
+  }
+  /** The whole export of `query` as NDJSON bytes (one COPY on PostgreSQL); `count` is filled in as lines go by. */
+  exportStream(query?: ExportQuery, count?: { runs: number; events: number }, opts?: { partEvents?: number }): AsyncGenerator<Buffer> {
+    return exportStream(this.ctx, query, count, opts);
   }
   /** Restores exported runs exactly (README "Export"): same ids, seqs and hashes. */
   restoreRuns(runs: unknown[]): Promise<RestoreResult> {

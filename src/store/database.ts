@@ -24,6 +24,19 @@ export interface Database extends Queryable {
   /** Subscribes to NOTIFY on `channel`; resolves to an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /**
+   * PostgreSQL only: the bytes of `COPY (select) TO STDOUT (FORMAT binary)` for each select that
+   * `plan` returns, in order, all in one snapshot (a repeatable-read, read-only transaction per
+   * connection, sharing the first one's snapshot). `plan` runs first, on the first connection,
+   * after `setup` (e.g. `set local jit = off`). With `connections` > 1, select i runs on
+   * connection i mod n while the one before is being read, so several backends build rows at
+   * once; a select that is not yet being read is buffered up to `aheadBytes`, then waits.
+   * COPY takes no parameters: the selects carry their values as quoted literals.
+   */
+  copyOut?(
+    plan: (q: Queryable) => Promise<string[]>,
+    opts?: { setup?: string[]; connections?: number; aheadBytes?: number },
+  ): AsyncIterable<Buffer>;
   /** Why a write would be refused now (the embedded store's disk below its reserve), or null. */
   writeRefusal?(): LedgerError | null;
 }

@@ -338,15 +338,30 @@ function registerExport(program: Command): void {
             ...(o.before !== undefined ? { before: o.before } : {}),
             ...(o.prunable ? { prunable: true } : {}),
           };
+          const count = { runs: 0, events: 0 };
+          const direct = ledger as Ledger & {
+            exportStream?: (q: ExportQuery, count: { runs: number; events: number }) => AsyncGenerator<Buffer>;
+          };
+          // On a database, one stream of lines (one COPY on PostgreSQL); over HTTP, pages.
+          const stream = typeof direct.exportStream === 'function' ? direct.exportStream(query, count) : null;
           // A bad option is refused before anything is written.
-          let page = await exportPage(ledger, { ...query, limit: 1000 });
+          const first = stream ? await stream.next() : null;
+          let page = stream ? null : await exportPage(ledger, { ...query, limit: 1000 });
           const out = o.out ? createWriteStream(o.out) : process.stdout;
           const bar = progressFor('exporting', o);
           let runs = 0;
           let events = 0;
           try {
             await write(out, headerLine(ledger.namespace));
-            for (;;) {
+            if (stream && first) {
+              for (let r = first; !r.done; r = await stream.next()) {
+                if (!out.write(r.value)) await once(out, 'drain');
+                bar?.update(count.runs, undefined, `${count.events} events`);
+              }
+              runs = count.runs;
+              events = count.events;
+            }
+            for (; page;) {
               // The next page is read while this one is written (two pages in memory at most):
               // the database builds lines while this process writes them.
               const next = page.nextAfter ? exportPage(ledger, { ...query, limit: 1000, after: page.nextAfter }) : null;
@@ -356,8 +371,7 @@ function registerExport(program: Command): void {
               runs += page.lines.length;
               events += page.events;
               bar?.update(runs, undefined, `${events} events`);
-              if (!next) break;
-              page = await next;
+              page = next ? await next : null;
             }
             await write(out, endLine(runs));
           } finally {
