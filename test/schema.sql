@@ -273,6 +273,7 @@ CREATE UNIQUE INDEX webhooks_pkey ON webhooks USING btree (namespace, id)
 -- triggers
 CREATE TRIGGER checkpoints_immutable BEFORE DELETE OR UPDATE ON checkpoints FOR EACH ROW EXECUTE FUNCTION runledger_refuse_change()
 CREATE TRIGGER events_immutable BEFORE DELETE OR UPDATE ON events FOR EACH ROW EXECUTE FUNCTION runledger_refuse_change()
+CREATE TRIGGER runs_refuse_tombstoned AFTER INSERT ON runs FOR EACH ROW EXECUTE FUNCTION runledger_refuse_tombstoned()
 
 -- functions
 CREATE OR REPLACE FUNCTION runledger_duration_bin(ms double precision)
@@ -292,5 +293,18 @@ begin
     return old;
   end if;
   raise exception 'runledger: % rows are immutable', tg_table_name using errcode = 'RL001';
+end
+$function$
+
+CREATE OR REPLACE FUNCTION runledger_refuse_tombstoned()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if exists (select 1 from tombstones t where t.namespace = new.namespace and t.id = new.id) then
+    raise exception 'runledger: run % of namespace % was pruned; its id cannot be used again', new.id, new.namespace
+      using errcode = 'RL002';
+  end if;
+  return null;
 end
 $function$

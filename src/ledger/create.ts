@@ -8,6 +8,7 @@ import { prepared, type Queryable, type QueryResult } from '../store/database.js
 import { coalescedWrite } from './coalesce.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { getRunRow } from './queries.js';
+import { missingRun } from './retention.js';
 import { RUN_COLUMNS, type RunRow } from './rows.js';
 import { LIVE_SQL } from './sql/fragments.js';
 import { touchJobScheduleFrom, touchScheduleFrom } from './sql/subjectStatus.js';
@@ -51,7 +52,10 @@ with v as (
                     created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
   select namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
          created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive
-    from v order by namespace, id
+    from v
+   -- As in insertRunSql: a pruned run's id is never reused (the look-up answers \`pruned\`).
+   where not exists (select 1 from tombstones t where t.namespace = v.namespace and t.id = v.id)
+   order by namespace, id
   on conflict (namespace, id) do nothing
   returning ${RUN_COLUMNS}
 ), ev as (
@@ -121,6 +125,8 @@ async function insertOrActive(ctx: LedgerContext, job: string, subject: string |
       return await coalescedWrite(ctx, params[1] as string, false, (q) => q.query<RunRow>(insertRunSql, params), combinedInserts, params);
     } catch (err) {
       const e = err as { code?: string; constraint?: string; message?: string };
+      // The run was pruned while this insert waited for it (migration 0011): its tombstone.
+      if (e.code === 'RL002') throw await missingRun(ctx, params[1] as string);
       if (e.code !== '23505' || !(e.constraint === 'runs_exclusive_idx' || e.message?.includes('runs_exclusive_idx'))) throw err;
       const { rows } = await ctx.db.query<{ id: string }>(activeRunSql, [ctx.namespace, job, subject]);
       if (rows[0]) throw new RunActiveError(job, subject, rows[0].id);

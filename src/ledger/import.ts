@@ -284,6 +284,8 @@ export async function importRuns(
                      $20::int[], $21::text[], $22::text[])
            as r(id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
                 created_at, started_at, finished_at, last_seq, last_hash, source_id)
+        -- A pruned run is not imported again (its id is never reused).
+        where not exists (select 1 from tombstones t where t.namespace = $1 and t.id = r.id)
        on conflict do nothing
        returning id`,
       [

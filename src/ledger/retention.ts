@@ -744,6 +744,9 @@ export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promi
       } else todo.push({ ...b, overTombstone: t !== undefined });
     }
     if (!todo.length) return;
+    // The tombstones go first: a run inserted over one is refused (migration 0011).
+    const replaced = todo.filter((t) => t.overTombstone).map((t) => t.r.run.id);
+    if (replaced.length) await tx.query(`delete from tombstones where namespace = $1 and id = any($2::text[])`, [ctx.namespace, replaced]);
     const runs = todo.map((t) => t.r.run);
     const col = <K extends keyof (typeof runs)[number]>(k: K) => runs.map((r) => r[k]);
     const jsonCol = (k: 'externalIds' | 'params' | 'tags' | 'output' | 'statistics' | 'error' | 'progress') =>
@@ -829,8 +832,6 @@ export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promi
           cps.map((c) => c.createdAt),
         ],
       );
-    const replaced = todo.filter((t) => t.overTombstone).map((t) => t.r.run.id);
-    if (replaced.length) await tx.query(`delete from tombstones where namespace = $1 and id = any($2::text[])`, [ctx.namespace, replaced]);
     const finished = todo.filter((t) => t.r.run.finishedAt !== null && TERMINAL_STATUSES.includes(t.r.run.status as never));
     const withSubject = finished.filter((t) => t.r.run.subject !== null).map((t) => t.r.run);
     if (withSubject.length)
@@ -881,17 +882,21 @@ export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promi
       if (batch.length === 1) {
         const e = err as { code?: string; message?: string };
         const b = batch[0];
-        if (err instanceof LedgerError || e.code === '23505')
+        if (err instanceof LedgerError || e.code === '23505' || e.code === 'RL002')
           results[b.index] = {
             index: b.index,
             id: b.r.run.id,
             status: 'invalid',
-            error: { code: err instanceof LedgerError ? err.code : 'id_conflict', message: (err as Error).message },
+            error: {
+              code: err instanceof LedgerError ? err.code : e.code === 'RL002' ? 'pruned' : 'id_conflict',
+              message: (err as Error).message,
+            },
           };
         else throw err;
         return;
       }
-      if (!(err instanceof LedgerError) && (err as { code?: string }).code !== '23505') throw err;
+      const code = (err as { code?: string }).code;
+      if (!(err instanceof LedgerError) && code !== '23505' && code !== 'RL002') throw err;
       for (const b of batch) await commit([b]);
     }
   };
