@@ -17,3 +17,14 @@ begin
 end
 $$;
 create trigger runs_refuse_tombstoned after insert on runs for each row execute function runledger_refuse_tombstoned();
+
+-- 2. The change log and finished webhook deliveries are pruned too (src/ledger/feed-retention.ts):
+--    changes only as a prefix of the feed's (xid, id) order, so one position per namespace says
+--    what is gone. A reader whose cursor is before it is refused `cursor_expired` (410) naming
+--    the cursor and the oldest position still served, rather than silently skipping changes.
+create table change_horizons (
+  namespace  text        primary key,
+  xid        xid8        not null,
+  id         bigint      not null,
+  pruned_at  timestamptz not null
+);

@@ -1,3 +1,9 @@
+table change_horizons
+  namespace text not null
+  xid xid8 not null
+  id bigint not null
+  pruned_at timestamp with time zone not null
+
 table changes
   namespace text not null
   id bigint not null
@@ -200,6 +206,7 @@ table webhooks
   after_id bigint not null
 
 -- constraints
+change_horizons.change_horizons_pkey: PRIMARY KEY (namespace)
 changes.changes_pkey: PRIMARY KEY (namespace, xid, id)
 checkpoints.checkpoints_pkey: PRIMARY KEY (namespace, run_id, name)
 events.events_pkey: PRIMARY KEY (namespace, run_id, seq)
@@ -229,6 +236,7 @@ webhook_deliveries.webhook_deliveries_state_check: CHECK ((state = ANY (ARRAY['p
 webhooks.webhooks_pkey: PRIMARY KEY (namespace, id)
 
 -- indexes
+CREATE UNIQUE INDEX change_horizons_pkey ON change_horizons USING btree (namespace)
 CREATE UNIQUE INDEX changes_pkey ON changes USING btree (namespace, xid, id)
 CREATE UNIQUE INDEX checkpoints_pkey ON checkpoints USING btree (namespace, run_id, name)
 CREATE UNIQUE INDEX events_key_idx ON events USING btree (namespace, run_id, key) WHERE (key IS NOT NULL)

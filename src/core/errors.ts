@@ -35,6 +35,7 @@ export const ERRORS = {
   run_active: { status: 409, title: 'Another exclusive run is live', exit: EXIT_FAILURE },
   // The run was pruned by retention: its tombstone (with the final chain head) is all that is left.
   pruned: { status: 410, title: 'Run pruned', exit: EXIT_FAILURE },
+  cursor_expired: { status: 410, title: 'Change cursor expired', exit: EXIT_FAILURE },
   // Faults of the server's own set-up: a client never causes them, so they are 500s.
   data_dir_locked: { status: 500, title: 'Data directory locked', exit: EXIT_USAGE },
   migration_mismatch: { status: 500, title: 'Migration mismatch', exit: EXIT_USAGE },
@@ -190,6 +191,18 @@ export class PrunedError extends LedgerError {
   /** Extension members of the problem+json answer. */
   get extensions(): Record<string, unknown> {
     return { tombstone: this.tombstone };
+  }
+}
+
+/** A change cursor older than what the change log still holds (pruned): resume at `oldest` to skip the gap knowingly. */
+export class CursorExpiredError extends LedgerError {
+  constructor(field: string, cursor: string, oldest: string) {
+    super(
+      'cursor_expired',
+      `${field} ${cursor} is older than the change log keeps: changes up to ${oldest} were pruned, so reading on from ${cursor} would skip some. ` +
+        `Resume from ${oldest} (accepting the gap) or re-read the current state and start from now`,
+      { details: [{ field, message: 'pruned', cursor, oldest }] },
+    );
   }
 }
 

@@ -23,6 +23,7 @@ import {
   type Watcher,
   type WatchOptions,
 } from '../core/changes.js';
+import { CursorExpiredError } from '../core/errors.js';
 import type { Json } from '../core/types.js';
 import { parseInput } from '../core/validation.js';
 import { prepared } from '../store/database.js';
@@ -31,6 +32,7 @@ import { iso } from './rows.js';
 
 interface ChangeRow {
   frontier: string;
+  expired: string | null;
   held: boolean;
   id: string | null;
   xid: string | null;
@@ -43,12 +45,15 @@ interface ChangeRow {
   data: Json;
 }
 
-// $1 namespace, $2/$3 cursor (xid, id), $4 types or null, $5 job or null, $6 limit.
+// $1 namespace, $2/$3 cursor (xid, id), $4 types or null, $5 job or null, $6 limit, $7 explicit cursor.
 // One row even when nothing is visible, so the frontier always comes back, and with it
 // whether committed changes wait past it (the primary key makes that a short index probe).
 const LIST_SQL = prepared(`
 with s as (select pg_snapshot_xmin(pg_current_snapshot()) as xmin)
 select s.xmin::text as frontier,
+       -- $7: an explicit cursor (not the start); before the pruned prefix of the log, it is refused.
+       (select h.xid::text || '-' || h.id::text from change_horizons h
+         where h.namespace = $1 and $7::boolean and (h.xid, h.id) > ($2::xid8, $3::bigint)) as expired,
        exists (select 1 from changes h
                 where h.namespace = $1 and h.xid >= s.xmin and (h.xid, h.id) > ($2::xid8, $3::bigint)
                   and ($4::text[] is null or h.type = any($4::text[])) and ($5::text is null or h.job = $5::text)) as held,
@@ -61,7 +66,7 @@ select s.xmin::text as frontier,
   ) c on true
  order by c.xid, c.id`);
 
-export function toChange(row: Omit<ChangeRow, 'frontier' | 'held'> & { id: string; xid: string }): Change {
+export function toChange(row: Omit<ChangeRow, 'frontier' | 'held' | 'expired'> & { id: string; xid: string }): Change {
   return {
     id: Number(row.id),
     cursor: formatCursor({ xid: row.xid, id: row.id }),
@@ -88,7 +93,9 @@ export async function listChanges(ctx: LedgerContext, query: ChangesQuery = {}):
     q.job ?? null,
     // `now` starts at the frontier: read nothing, just learn where it is.
     from ? limit : 0,
+    from !== null && !(from.xid === START.xid && from.id === START.id),
   ]);
+  if (rows[0].expired) throw new CursorExpiredError('after', formatCursor(from!), rows[0].expired);
   const frontier: FeedPosition = { xid: rows[0].frontier, id: '0' };
   const changes = rows.filter((r) => r.id !== null).map((r) => toChange(r as ChangeRow & { id: string; xid: string }));
   // A short page saw everything below the frontier: resume there, past what the filters left out.

@@ -63,6 +63,7 @@ import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.j
 import type { WriteCoalescer } from './coalesce.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { createRun } from './create.js';
+import { type FeedPruneOptions, type FeedPruneResult, pruneFeed } from './feed-retention.js';
 import { appendEvents } from './events.js';
 import { deleteExpectation, listExpectations, monitorExpectations, setExpectation } from './expectations.js';
 import { heartbeat } from './heartbeat.js';
@@ -362,6 +363,42 @@ export class SqlLedger implements Ledger {
       }
     }
     return { pruned };
+  }
+  /**
+   * One chunk of pruning of the change log and finished webhook deliveries in this namespace
+   * (changes older than changesKeepDays that every enabled webhook has read past; deliveries
+   * finished more than deliveriesKeepDays ago; both 30 by default). Call it until `more` is false.
+   */
+  pruneFeed(opts?: FeedPruneOptions): Promise<FeedPruneResult> {
+    return pruneFeed(this.ctx, opts);
+  }
+  /** The server's feed pruner: pruneFeed in every namespace with changes or webhooks, up to `maxRows` rows a pass. */
+  async pruneFeedAll(
+    opts: FeedPruneOptions & { maxRows?: number; sleepMs?: number; signal?: AbortSignal } = {},
+  ): Promise<{ changes: number; deliveries: number }> {
+    const total = { changes: 0, deliveries: 0 };
+    const max = opts.maxRows ?? 100_000;
+    const { rows } = await this.ctx.db.query<{ namespace: string }>(
+      `with recursive ns(namespace) as (
+         select (select min(namespace) from changes)
+         union all
+         select (select min(c.namespace) from changes c where c.namespace > ns.namespace) from ns where ns.namespace is not null)
+       select namespace from ns where namespace is not null
+       union select namespace from webhooks order by 1`,
+    );
+    for (const { namespace } of rows) {
+      const ctx = { ...this.ctx, namespace };
+      while (total.changes + total.deliveries < max) {
+        if (this.shared.closed || opts.signal?.aborted) return total;
+        const r = await pruneFeed(ctx, opts);
+        total.changes += r.changes;
+        total.deliveries += r.deliveries;
+        if (!r.more) break;
+        if (!r.changes && !r.deliveries) return total; // another process holds the lock
+        await new Promise((resolve) => setTimeout(resolve, opts.sleepMs ?? 50));
+      }
+    }
+    return total;
   }
   /** A page of whole runs (run, events with seq and hash, checkpoints) for export. */
   exportRuns(query?: ExportQuery): Promise<ExportPage> {

@@ -38,6 +38,7 @@ import {
   webhookInputSchema,
 } from '../core/webhooks.js';
 import { prepared, type Queryable } from '../store/database.js';
+import { checkCursor } from './feed-retention.js';
 import type { LedgerContext } from './context.js';
 import { iso } from './rows.js';
 
@@ -184,6 +185,8 @@ export async function replayWebhook(ctx: LedgerContext, id: string, input: Repla
     ]);
   const from = parseCursor(after)!;
   return ctx.db.withTransaction(async (tx) => {
+    // Replaying from before the pruned prefix of the change log would skip changes silently.
+    await checkCursor(tx, ctx.namespace, from, 'after');
     const { rows: hooks } = await tx.query(
       `update webhooks set disabled_at = null, disabled_reason = null where namespace = $1 and id = $2 returning id`,
       [ctx.namespace, webhookId],

@@ -44,7 +44,17 @@ export interface StartServerOptions {
    * (default 10 000) per pass. One chunk at a time across all servers (advisory lock).
    * `false` prunes nothing from this server (reapIntervalS 0 also stops it).
    */
-  prune?: { chunk?: number; sleepMs?: number; maxRunsPerPass?: number } | false;
+  prune?:
+    | {
+        chunk?: number;
+        sleepMs?: number;
+        maxRunsPerPass?: number;
+        /** The change log keeps this many days (default 30, or RUNLEDGER_CHANGES_KEEP_DAYS), beyond what webhooks still need. */
+        changesKeepDays?: number;
+        /** Delivered and failed webhook deliveries are kept this many days (default 30, or RUNLEDGER_DELIVERIES_KEEP_DAYS). */
+        deliveriesKeepDays?: number;
+      }
+    | false;
 }
 
 export interface RunningServer {
@@ -128,6 +138,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
         reaping = null;
       });
   };
+  // The feed pruner's ages from the environment, checked at start-up (a typo fails loudly).
+  const envDays = (name: string): number | undefined => {
+    const raw = process.env[name];
+    if (raw === undefined || raw.trim() === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 36500)
+      throw new ConfigurationError(`${name} must be a whole number of days from 0 to 36500; got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  envDays('RUNLEDGER_CHANGES_KEEP_DAYS');
+  envDays('RUNLEDGER_DELIVERIES_KEEP_DAYS');
   // The pruner: its own pass, so that a long one never delays the reaper.
   let pruning: Promise<void> | null = null;
   const pruneOpts = opts.prune;
@@ -138,6 +159,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       .pruneAll({ chunk: pruneOpts?.chunk, sleepMs: pruneOpts?.sleepMs, maxRuns: pruneOpts?.maxRunsPerPass, signal: stopPruning.signal })
       .then((result) => {
         if (result.pruned) app.log.info({ pruned: result.pruned }, 'pruner acted');
+      })
+      .then(() =>
+        opts.ledger.pruneFeedAll({
+          changesKeepDays: pruneOpts?.changesKeepDays ?? envDays('RUNLEDGER_CHANGES_KEEP_DAYS'),
+          deliveriesKeepDays: pruneOpts?.deliveriesKeepDays ?? envDays('RUNLEDGER_DELIVERIES_KEEP_DAYS'),
+          sleepMs: pruneOpts?.sleepMs,
+          signal: stopPruning.signal,
+        }),
+      )
+      .then((result) => {
+        if (result.changes || result.deliveries) app.log.info(result, 'feed pruner acted');
       })
       .catch((err) => app.log.warn({ err }, 'pruner pass failed; next pass retries'))
       .finally(() => {
