@@ -510,7 +510,7 @@ export async function exportLines(ctx: LedgerContext, raw: ExportQuery = {}): Pr
 const literal = (s: string) => (s.includes('\\') ? ` E'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'` : `'${s.replace(/'/g, "''")}'`);
 
 /** Events per part of a streamed export, and connections building parts at once. */
-const EXPORT_PART_EVENTS = 25_000;
+const EXPORT_PART_EVENTS = 10_000;
 const EXPORT_CONNECTIONS = 2;
 
 /** The 11-byte signature, flags and header extension length of COPY's binary format. */

@@ -301,7 +301,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
           const { rows } = await first.query<{ s: string }>(`select pg_export_snapshot() as s`);
           for (let i = 1; i < n; i++) conns.push(await open(rows[0].s));
         }
-        const ahead = opts.aheadBytes ?? 16 << 20;
+        const ahead = opts.aheadBytes ?? 8 << 20;
         const parts: Part[] = selects.map(() => ({ bufs: [], bytes: 0, done: false, error: null }));
         let current = 0;
         const worker = async (w: number) => {
@@ -313,8 +313,9 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
                 part.bufs.push(chunk as Buffer);
                 part.bytes += (chunk as Buffer).length;
                 notify();
-                // A part read ahead of the one being written waits once it holds `ahead` bytes.
-                while (!stop && i !== current && part.bytes >= ahead) await new Promise<void>((r) => room.push(r));
+                // A part waits once it holds `ahead` bytes not yet written (the one being written
+                // too: the writer may be slower than the database).
+                while (!stop && part.bytes >= ahead) await new Promise<void>((r) => room.push(r));
                 if (stop) break;
               }
             } catch (err) {
@@ -335,6 +336,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
               const bufs = part.bufs;
               part.bufs = [];
               part.bytes = 0;
+              free();
               for (const b of bufs) yield b;
               continue;
             }

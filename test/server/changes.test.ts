@@ -97,6 +97,32 @@ describe('GET /v1/changes', () => {
   });
 });
 
+describe('a cursor older than the pruned change log', () => {
+  it('is 410 cursor_expired naming the cursor and where to resume, for pages and the stream', async () => {
+    const namespace = ns();
+    const l = ledger.inNamespace(namespace) as OpenedLedger;
+    for (let i = 0; i < 2; i++) await (await l.startRun({ job: 'a' })).complete();
+    const first = (await l.changes({ after: '0' })).changes[0].cursor;
+    let r = await l.pruneFeed({ changesKeepDays: 0 });
+    while (r.more) r = await l.pruneFeed({ changesKeepDays: 0 });
+    const horizon = r.horizon!;
+    expect(horizon).not.toBeNull();
+    const res = await fetch(`${server.url}/v1/changes?namespace=${namespace}&after=${first}`);
+    expect(res.status).toBe(410);
+    const body = (await res.json()) as { code: string; detail: string; errors: unknown[] };
+    expect(body.code).toBe('cursor_expired');
+    expect(body.detail).toContain(first);
+    expect(body.errors).toEqual([{ field: 'after', message: 'pruned', cursor: first, oldest: horizon }]);
+    const stream = await fetch(`${server.url}/v1/changes/stream?namespace=${namespace}`, { headers: { 'last-event-id': first } });
+    expect(stream.status).toBe(410);
+    expect(((await stream.json()) as { code: string }).code).toBe('cursor_expired');
+    // From where it says to resume: 200.
+    expect((await fetch(`${server.url}/v1/changes?namespace=${namespace}&after=${horizon}`)).status).toBe(200);
+    const client = createClient({ baseUrl: server.url, namespace });
+    await expect(client.changes({ after: first })).rejects.toMatchObject({ code: 'cursor_expired' });
+  });
+});
+
 describe('GET /v1/changes/stream', () => {
   it('delivers changes live with id = cursor, and resumes after Last-Event-ID', async () => {
     const namespace = ns();

@@ -51,7 +51,11 @@ export function registerChangeRoutes(
     summary:
       'Follow the change log live (Server-Sent Events): `id:` = the change’s cursor, `data:` = the change. Resumes after Last-Event-ID (else `after`; `after=now` for only new changes); never ends',
     query: changesStreamQuery,
-    responses: { 200: 'text/event-stream', 400: 'validation_failed (Last-Event-ID, after, types, job)' },
+    responses: {
+      200: 'text/event-stream',
+      400: 'validation_failed (Last-Event-ID, after, types, job)',
+      410: 'cursor_expired: the cursor is older than the pruned part of the change log',
+    },
     async handler({ query, ledger, request, reply }) {
       const header = request.headers['last-event-id'];
       const lastEventId = Array.isArray(header) ? header[0] : header;
@@ -59,6 +63,8 @@ export function registerChangeRoutes(
       let cursor: string | undefined = lastEventId?.trim() || query.after;
       parseCursor(cursor, lastEventId?.trim() ? 'last-event-id' : 'after');
       if (cursor === 'now') cursor = (await ledger.changes({ after: 'now' })).nextAfter;
+      // A cursor from before the pruned part of the log: a 410 cursor_expired problem, not a stream.
+      else if (cursor !== undefined) await ledger.changes({ after: cursor, limit: 1 });
 
       reply.hijack();
       const res = reply.raw;
