@@ -9,8 +9,8 @@
  * cursor before H is refused `cursor_expired` rather than silently skipping the gap.
  * Deliveries go once delivered or failed more than `deliveriesKeepDays` ago, with their attempts.
  */
-import { CursorExpiredError, ValidationError } from '../core/errors.js';
 import { type FeedPosition, formatCursor, START } from '../core/changes.js';
+import { CursorExpiredError, ValidationError } from '../core/errors.js';
 import type { Queryable } from '../store/database.js';
 import type { LedgerContext } from './context.js';
 

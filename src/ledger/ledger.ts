@@ -63,9 +63,9 @@ import { getCheckpoint, listCheckpoints, writeCheckpoint } from './checkpoints.j
 import type { WriteCoalescer } from './coalesce.js';
 import type { ChangeNotice, LedgerContext } from './context.js';
 import { createRun } from './create.js';
-import { type FeedPruneOptions, type FeedPruneResult, pruneFeed } from './feed-retention.js';
 import { appendEvents } from './events.js';
 import { deleteExpectation, listExpectations, monitorExpectations, setExpectation } from './expectations.js';
+import { type FeedPruneOptions, type FeedPruneResult, pruneFeed } from './feed-retention.js';
 import { heartbeat } from './heartbeat.js';
 import { importRuns } from './import.js';
 import { getRun, getRunRow, getSubject, listEvents, listRuns, listSubjects, parseRunId } from './queries.js';

@@ -38,8 +38,8 @@ import {
   webhookInputSchema,
 } from '../core/webhooks.js';
 import { prepared, type Queryable } from '../store/database.js';
-import { checkCursor } from './feed-retention.js';
 import type { LedgerContext } from './context.js';
+import { checkCursor } from './feed-retention.js';
 import { iso } from './rows.js';
 
 interface WebhookRow {
