@@ -530,6 +530,8 @@ async function* ndjsonFromCopy(chunks: AsyncIterable<Buffer>, count: { runs: num
   const waiting: Buffer[] = [];
   let waitingBytes = 0;
   let need = 0;
+  const out: Buffer[] = [];
+  let outBytes = 0;
   for await (const chunk of chunks) {
     if (need) {
       waiting.push(chunk);
@@ -540,7 +542,6 @@ async function* ndjsonFromCopy(chunks: AsyncIterable<Buffer>, count: { runs: num
       need = 0;
     } else buf = pos < buf.length ? Buffer.concat([buf.subarray(pos), chunk]) : chunk;
     pos = 0;
-    const out: Buffer[] = [];
     for (;;) {
       // Each part of the export is a COPY of its own: header, tuples, trailer.
       if (!header) {
@@ -571,12 +572,19 @@ async function* ndjsonFromCopy(chunks: AsyncIterable<Buffer>, count: { runs: num
         break;
       }
       out.push(buf.subarray(pos + 6, pos + 6 + len), NL);
+      outBytes += len + 1;
       count.runs++;
       count.events += buf.readInt32BE(pos + 6 + len + 4);
       pos = end;
     }
-    if (out.length) yield Buffer.concat(out);
+    // Written in pieces of 1 MB or more: fewer, larger allocations and writes.
+    if (outBytes >= 1 << 20) {
+      yield Buffer.concat(out, outBytes);
+      out.length = 0;
+      outBytes = 0;
+    }
   }
+  if (outBytes) yield Buffer.concat(out, outBytes);
 }
 
 /**
