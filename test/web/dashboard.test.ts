@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { type DemoSummary, seedDemo } from '../../src/cli/commands/demo.js';
+import { type DemoSummary, seedDemo } from '../../src/cli/demo.js';
 import type { OpenedLedger, Run } from '../../src/index.js';
 import { startServer } from '../../src/server/serve.js';
 import { createToken } from '../../src/server/tokens.js';

@@ -1,7 +1,7 @@
 /** `runledger demo` as a subprocess: fills an empty ledger once, refuses a second time, and what it wrote is sound. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { DEMO_AGENTS, DEMO_SOURCE } from '../../src/cli/commands/demo.js';
+import { DEMO_AGENTS, DEMO_SOURCE } from '../../src/cli/demo.js';
 import { type OpenedLedger, openLedger } from '../../src/index.js';
 import { type CliStore, cliStore, runCli } from '../cli/cli.js';
 import { dropSchemas, PG_URL } from '../helpers.js';
