@@ -11,8 +11,16 @@ import type { ImportItemResult, ImportOptions, ImportResult, Json } from '../cor
 import { importOptionsSchema, importRecordSchema, LIMITS, parseInput, sourceSchema, textProblem } from '../core/validation.js';
 import type { Queryable } from '../store/database.js';
 import { checkNotFuture, type LedgerContext, mapDbErrors } from './context.js';
-import { rollupCtesFrom } from './sql/rollups.js';
-import { touchJobScheduleFrom, upsertSubjectStatusFrom } from './sql/subjectStatus.js';
+import {
+  addRunsToRollups,
+  type FinishedRunRow,
+  type ImportedRunRow,
+  insertImportedEvents,
+  insertImportedRuns,
+  runStatement,
+  upsertSubjectStatusOfRuns,
+} from './sql/importedRuns.js';
+import { touchJobScheduleFrom } from './sql/subjectStatus.js';
 
 type ImportRecordParsed = ReturnType<typeof importRecordSchema.parse>;
 
@@ -37,6 +45,18 @@ export const importTime = (s: string) => new Date(NAIVE_TIME.test(s) ? `${s.repl
 /** The reason given when a record's id belongs to a run other than this source's sourceId. */
 export const idConflictMessage = (id: string, sourceId: string, source: string) =>
   `id ${id} is already used by another run (not sourceId ${sourceId} of source ${source})`;
+
+/** An imported run as subject status and the rollups read it. */
+const finishedRow = (r: ImportedRunRow): FinishedRunRow => ({
+  id: r.id,
+  job: r.job,
+  subject: r.subject,
+  trigger: r.trigger,
+  status: r.status,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+});
 
 /** Finds text the database would refuse or alter, before it refuses the whole chunk. */
 function findBadText(value: unknown, path: string): { path: string; problem: string } | null {
@@ -270,95 +290,19 @@ export async function importRuns(
         events: chained,
       };
     });
-    // Typed arrays through unnest: no per-chunk JSON document for PostgreSQL to parse.
-    const col = <K extends keyof (typeof runs)[number]>(k: K) => runs.map((r) => r[k]);
-    const jsonCol = (k: 'external_ids' | 'params' | 'tags' | 'output' | 'statistics' | 'error') =>
-      runs.map((r) => (r[k] === null ? null : JSON.stringify(r[k])));
-    const inserted = await q.query<{ id: string }>(
-      `insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
-                         created_at, started_at, finished_at, last_seq, last_hash, source, source_id)
-       select $1, r.id, r.job, r.subject, r.trigger, r.actor, r.parent_id, r.status, r.external_ids, r.params, r.tags, r.notes,
-              r.output, r.statistics, r.error, r.created_at, r.started_at, r.finished_at, r.last_seq, r.last_hash, $2, r.source_id
-         from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
-                     $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[],
-                     $20::int[], $21::text[], $22::text[])
-           as r(id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
-                created_at, started_at, finished_at, last_seq, last_hash, source_id)
-        -- A pruned run is not imported again (its id is never reused).
-        where not exists (select 1 from tombstones t where t.namespace = $1 and t.id = r.id)
-       on conflict do nothing
-       returning id`,
-      [
-        ctx.namespace,
-        source,
-        col('id'),
-        col('job'),
-        col('subject'),
-        col('trigger'),
-        col('actor'),
-        col('parent_id'),
-        col('status'),
-        jsonCol('external_ids'),
-        jsonCol('params'),
-        jsonCol('tags'),
-        col('notes'),
-        jsonCol('output'),
-        jsonCol('statistics'),
-        jsonCol('error'),
-        col('created_at'),
-        col('started_at'),
-        col('finished_at'),
-        col('last_seq'),
-        col('last_hash'),
-        col('source_id'),
-      ],
-    );
+    const inserted = await runStatement<{ id: string }>(q, insertImportedRuns({ namespace: ctx.namespace, source, runs }));
     const landed = new Set(inserted.rows.map((r) => r.id));
     for (const p of todo) if (!landed.has(p.id)) set(p, { status: 'duplicate' });
     const written = landed.size === runs.length ? runs : runs.filter((r) => landed.has(r.id));
     const events = written.flatMap((r) => r.events.map((e) => ({ run_id: r.id, ...e })));
-    if (events.length) {
-      await q.query(
-        `insert into events (namespace, run_id, seq, type, level, at, recorded_at, body, hash)
-         select $1, e.run_id, e.seq, e.type, e.level, e.at, $2::timestamptz, e.body, e.hash
-           from unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[], $9::text[])
-             as e(run_id, seq, type, level, at, body, hash)`,
-        [
-          ctx.namespace,
-          ctx.now().toISOString(),
-          events.map((e) => e.run_id),
-          events.map((e) => e.seq),
-          events.map((e) => e.type),
-          events.map((e) => e.level),
-          events.map((e) => e.at),
-          events.map((e) => JSON.stringify(e.body)),
-          events.map((e) => e.hash),
-        ],
-      );
-    }
+    if (events.length)
+      await runStatement(q, insertImportedEvents({ namespace: ctx.namespace, recordedAt: ctx.now().toISOString(), events }));
     // Step 5: subject status under the freshness rule, and health (streaks, schedule) from
     // every imported run of each subject: the fragment merges a batch exactly as if its runs
     // had finished one by one, in whatever order.
     const withSubject = written.filter((r) => r.subject !== null);
-    if (opts.subjectStatus !== false && withSubject.length) {
-      await q.query(
-        `with imported as (
-           select $1::text as namespace, job, subject, id, status, trigger, started_at, finished_at
-             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-               as f(job, subject, id, status, trigger, started_at, finished_at)
-         ) ${upsertSubjectStatusFrom('imported')}`,
-        [
-          ctx.namespace,
-          withSubject.map((r) => r.job),
-          withSubject.map((r) => r.subject),
-          withSubject.map((r) => r.id),
-          withSubject.map((r) => r.status),
-          withSubject.map((r) => r.trigger),
-          withSubject.map((r) => r.started_at),
-          withSubject.map((r) => r.finished_at),
-        ],
-      );
-    }
+    if (opts.subjectStatus !== false && withSubject.length)
+      await runStatement(q, upsertSubjectStatusOfRuns({ namespace: ctx.namespace, runs: withSubject.map(finishedRow) }));
     // A job watched as a whole (an expectation with perSubject false) moves to its latest start.
     if (opts.subjectStatus !== false) {
       const latest = new Map<string, string>();
@@ -370,23 +314,7 @@ export async function importRuns(
       );
     }
     // Last, as live completions do (sql/rollups.ts: lock order): the runs counted by stats().
-    if (written.length)
-      await q.query(
-        `with imported as (
-         select $1::text as namespace, job, status, created_at, started_at, finished_at
-           from unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-             as f(job, status, created_at, started_at, finished_at)
-       ), ${rollupCtesFrom('imported')}
-       select 1`,
-        [
-          ctx.namespace,
-          written.map((r) => r.job),
-          written.map((r) => r.status),
-          written.map((r) => r.created_at),
-          written.map((r) => r.started_at),
-          written.map((r) => r.finished_at),
-        ],
-      );
+    if (written.length) await runStatement(q, addRunsToRollups({ namespace: ctx.namespace, runs: written.map(finishedRow) }));
   };
 
   /**

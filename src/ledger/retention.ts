@@ -30,8 +30,14 @@ import { exportedRunSchema, exportQuerySchema, parseInput, pruneOptionsSchema, r
 import type { Queryable } from '../store/database.js';
 import { type LedgerContext, mapDbErrors } from './context.js';
 import { iso } from './rows.js';
-import { rollupCtesFrom } from './sql/rollups.js';
-import { upsertSubjectStatusFrom } from './sql/subjectStatus.js';
+import {
+  addRunsToRollups,
+  insertRestoredCheckpoints,
+  insertRestoredEvents,
+  insertRestoredRuns,
+  runStatement,
+  upsertSubjectStatusOfRuns,
+} from './sql/importedRuns.js';
 
 const TERMINAL_SQL = `(${TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')})`;
 /** The advisory lock every prune chunk holds (per schema, like the reaper's). */
@@ -670,25 +676,12 @@ function chainProblem(r: ExportedRun): string | null {
   return null;
 }
 
-/**
- * Restores exported runs exactly: the run row as it was (same id, version, chain head), every
- * event with its seq and hash, every checkpoint. Each run's chain and checkpoint hashes are
- * recomputed first, so what is stored verifies clean. A run whose id is already stored with
- * the same chain head is a duplicate (a re-run restores nothing twice); with another head,
- * or with no head of its own, `id_conflict`. A tombstone is replaced only by the run whose
- * chain ends in its lastSeq and lastHash; any other is refused `pruned`. Subject status
- * follows the freshness rule; stats count a restored run unless it replaces a tombstone
- * (a pruned run was never uncounted). Up to 1000 runs per call, one transaction.
- */
-export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promise<RestoreResult> {
-  if (!Array.isArray(records))
-    throw new ValidationError('runs must be an array of exported runs', [{ field: 'runs', message: 'not an array' }]);
-  if (records.length > 1000)
-    throw new ValidationError(`runs must hold at most 1000 exported runs per call; got ${records.length}`, [
-      { field: 'runs', message: 'too many' },
-    ]);
-  const results: RestoreItemResult[] = new Array(records.length);
-  const ok: { index: number; r: ExportedRun }[] = [];
+type Restorable = { index: number; r: ExportedRun };
+type Restoring = Restorable & { overTombstone: boolean };
+
+/** Step 1: each record parsed and its hashes checked on its own; an invalid one never stops the others. */
+function checkExports(records: unknown[], results: RestoreItemResult[]): Restorable[] {
+  const ok: Restorable[] = [];
   const seen = new Set<string>();
   records.forEach((raw, index) => {
     const rawId = (raw as { run?: { id?: unknown } } | null)?.run?.id;
@@ -708,182 +701,115 @@ export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promi
       results[index] = { index, id, status: 'invalid', error: { code: err.code, message: err.message } };
     }
   });
+  return ok;
+}
 
-  const work = async (tx: Queryable, batch: typeof ok) => {
-    const ids = batch.map((b) => b.r.run.id);
-    const { rows: existing } = await tx.query<{ id: string; last_seq: number; last_hash: string }>(
-      `select id, last_seq, last_hash from runs where namespace = $1 and id = any($2::text[]) for update`,
-      [ctx.namespace, ids],
-    );
-    const { rows: stones } = await tx.query<{ id: string; last_seq: number; last_hash: string }>(
-      `select id, last_seq, last_hash from tombstones where namespace = $1 and id = any($2::text[]) for update`,
-      [ctx.namespace, ids],
-    );
-    const have = new Map(existing.map((e) => [e.id, e]));
-    const stone = new Map(stones.map((e) => [e.id, e]));
-    const todo: { index: number; r: ExportedRun; overTombstone: boolean }[] = [];
-    for (const b of batch) {
-      const { run } = b.r;
-      const h = have.get(run.id);
-      const t = stone.get(run.id);
-      if (h) {
-        if (h.last_seq === run.lastSeq && h.last_hash === run.lastHash)
-          results[b.index] = { index: b.index, id: run.id, status: 'duplicate' };
-        else
-          results[b.index] = {
-            index: b.index,
-            id: run.id,
-            status: 'invalid',
-            error: {
-              code: 'id_conflict',
-              message: `run ${run.id} is stored with another chain head (seq ${h.last_seq}, ${h.last_hash}) than this export's (seq ${run.lastSeq}, ${run.lastHash})`,
-            },
-          };
-      } else if (t && (t.last_seq !== run.lastSeq || t.last_hash !== run.lastHash)) {
+/** Step 2: against what is stored (locked): a stored run is a duplicate or a conflict, a tombstone must be this run's. */
+async function restorable(ctx: LedgerContext, tx: Queryable, batch: Restorable[], results: RestoreItemResult[]): Promise<Restoring[]> {
+  const ids = batch.map((b) => b.r.run.id);
+  const { rows: existing } = await tx.query<{ id: string; last_seq: number; last_hash: string }>(
+    `select id, last_seq, last_hash from runs where namespace = $1 and id = any($2::text[]) for update`,
+    [ctx.namespace, ids],
+  );
+  const { rows: stones } = await tx.query<{ id: string; last_seq: number; last_hash: string }>(
+    `select id, last_seq, last_hash from tombstones where namespace = $1 and id = any($2::text[]) for update`,
+    [ctx.namespace, ids],
+  );
+  const have = new Map(existing.map((e) => [e.id, e]));
+  const stone = new Map(stones.map((e) => [e.id, e]));
+  const todo: Restoring[] = [];
+  for (const b of batch) {
+    const { run } = b.r;
+    const h = have.get(run.id);
+    const t = stone.get(run.id);
+    if (h) {
+      if (h.last_seq === run.lastSeq && h.last_hash === run.lastHash)
+        results[b.index] = { index: b.index, id: run.id, status: 'duplicate' };
+      else
         results[b.index] = {
           index: b.index,
           id: run.id,
           status: 'invalid',
           error: {
-            code: 'pruned',
-            message: `run ${run.id} was pruned with its chain ending at seq ${t.last_seq}, hash ${t.last_hash || '(empty)'}; this export's chain ends at seq ${run.lastSeq}, hash ${run.lastHash || '(empty)'}, so it is not that run`,
+            code: 'id_conflict',
+            message: `run ${run.id} is stored with another chain head (seq ${h.last_seq}, ${h.last_hash}) than this export's (seq ${run.lastSeq}, ${run.lastHash})`,
           },
         };
-      } else todo.push({ ...b, overTombstone: t !== undefined });
-    }
-    if (!todo.length) return;
-    // The tombstones go first: a run inserted over one is refused (migration 0011).
-    const replaced = todo.filter((t) => t.overTombstone).map((t) => t.r.run.id);
-    if (replaced.length) await tx.query(`delete from tombstones where namespace = $1 and id = any($2::text[])`, [ctx.namespace, replaced]);
-    const runs = todo.map((t) => t.r.run);
-    const col = <K extends keyof (typeof runs)[number]>(k: K) => runs.map((r) => r[k]);
-    const jsonCol = (k: 'externalIds' | 'params' | 'tags' | 'output' | 'statistics' | 'error' | 'progress') =>
-      runs.map((r) => (r[k] === null ? null : JSON.stringify(r[k])));
-    await tx.query(
-      `insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, attempt, external_ids, params, tags, notes, output,
-                         statistics, error, progress, created_at, started_at, finished_at, heartbeat_at, lease_s, deadline_at, suspect,
-                         version, last_seq, last_hash, source, source_id, exclusive)
-       select $1, r.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[],
-                                  $11::jsonb[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::jsonb[],
-                                  $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::timestamptz[], $22::int[],
-                                  $23::timestamptz[], $24::boolean[], $25::int[], $26::int[], $27::text[], $28::text[], $29::text[], $30::boolean[]) as r`,
-      [
-        ctx.namespace,
-        col('id'),
-        col('job'),
-        col('subject'),
-        col('trigger'),
-        col('actor'),
-        col('parentId'),
-        col('status'),
-        col('attempt'),
-        jsonCol('externalIds'),
-        jsonCol('params'),
-        jsonCol('tags'),
-        col('notes'),
-        jsonCol('output'),
-        jsonCol('statistics'),
-        jsonCol('error'),
-        jsonCol('progress'),
-        col('createdAt'),
-        col('startedAt'),
-        col('finishedAt'),
-        col('heartbeatAt'),
-        col('leaseS'),
-        col('deadlineAt'),
-        col('suspect'),
-        col('version'),
-        col('lastSeq'),
-        col('lastHash'),
-        col('source'),
-        col('sourceId'),
-        col('exclusive'),
-      ],
+    } else if (t && (t.last_seq !== run.lastSeq || t.last_hash !== run.lastHash)) {
+      results[b.index] = {
+        index: b.index,
+        id: run.id,
+        status: 'invalid',
+        error: {
+          code: 'pruned',
+          message: `run ${run.id} was pruned with its chain ending at seq ${t.last_seq}, hash ${t.last_hash || '(empty)'}; this export's chain ends at seq ${run.lastSeq}, hash ${run.lastHash || '(empty)'}, so it is not that run`,
+        },
+      };
+    } else todo.push({ ...b, overTombstone: t !== undefined });
+  }
+  return todo;
+}
+
+/** Step 3: the tombstones they replace go, then the runs, their events and checkpoints as exported. */
+async function writeRestored(ctx: LedgerContext, tx: Queryable, todo: Restoring[]): Promise<void> {
+  // The tombstones go first: a run inserted over one is refused (migration 0011).
+  const replaced = todo.filter((t) => t.overTombstone).map((t) => t.r.run.id);
+  if (replaced.length) await tx.query(`delete from tombstones where namespace = $1 and id = any($2::text[])`, [ctx.namespace, replaced]);
+  await runStatement(tx, insertRestoredRuns({ namespace: ctx.namespace, runs: todo.map((t) => t.r.run) }));
+  const events = todo.flatMap((t) => t.r.events.map((e) => ({ runId: t.r.run.id, ...e })));
+  for (let i = 0; i < events.length; i += 5000)
+    await runStatement(tx, insertRestoredEvents({ namespace: ctx.namespace, events: events.slice(i, i + 5000) }));
+  const cps = todo.flatMap((t) => t.r.checkpoints.map((c) => ({ runId: t.r.run.id, ...c })));
+  if (cps.length) await runStatement(tx, insertRestoredCheckpoints({ namespace: ctx.namespace, checkpoints: cps }));
+}
+
+/** Step 4: subject status of the finished runs, and stats for those not replacing a tombstone (a pruned run was never uncounted). */
+async function deriveRestored(ctx: LedgerContext, tx: Queryable, todo: Restoring[]): Promise<void> {
+  const finished = todo.filter((t) => t.r.run.finishedAt !== null && TERMINAL_STATUSES.includes(t.r.run.status as never));
+  const withSubject = finished.filter((t) => t.r.run.subject !== null).map((t) => t.r.run);
+  if (withSubject.length)
+    await runStatement(
+      tx,
+      upsertSubjectStatusOfRuns({
+        namespace: ctx.namespace,
+        runs: withSubject.map((r) => ({ ...r, startedAt: r.startedAt ?? r.createdAt })),
+      }),
     );
-    const events = todo.flatMap((t) => t.r.events.map((e) => ({ runId: t.r.run.id, ...e })));
-    for (let i = 0; i < events.length; i += 5000) {
-      const part = events.slice(i, i + 5000);
-      await tx.query(
-        `insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
-         select $1, e.* from unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-                                    $9::jsonb[], $10::text[]) as e`,
-        [
-          ctx.namespace,
-          part.map((e) => e.runId),
-          part.map((e) => e.seq),
-          part.map((e) => e.key),
-          part.map((e) => e.type),
-          part.map((e) => e.level),
-          part.map((e) => e.at),
-          part.map((e) => e.recordedAt),
-          part.map((e) => JSON.stringify(e.body)),
-          part.map((e) => e.hash),
-        ],
-      );
-    }
-    const cps = todo.flatMap((t) => t.r.checkpoints.map((c) => ({ runId: t.r.run.id, ...c })));
-    if (cps.length)
-      await tx.query(
-        `insert into checkpoints (namespace, run_id, name, kind, ref, metadata, data, content_hash, seq, created_at)
-         select $1, c.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::int[],
-                                    $10::timestamptz[]) as c`,
-        [
-          ctx.namespace,
-          cps.map((c) => c.runId),
-          cps.map((c) => c.name),
-          cps.map((c) => c.kind),
-          cps.map((c) => c.ref),
-          cps.map((c) => JSON.stringify(c.metadata)),
-          cps.map((c) => (c.data === null ? null : JSON.stringify(c.data))),
-          cps.map((c) => c.contentHash),
-          cps.map((c) => c.seq),
-          cps.map((c) => c.createdAt),
-        ],
-      );
-    const finished = todo.filter((t) => t.r.run.finishedAt !== null && TERMINAL_STATUSES.includes(t.r.run.status as never));
-    const withSubject = finished.filter((t) => t.r.run.subject !== null).map((t) => t.r.run);
-    if (withSubject.length)
-      await tx.query(
-        `with imported as (
-           select $1::text as namespace, job, subject, id, status, trigger, started_at, finished_at
-             from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[])
-               as f(job, subject, id, status, trigger, started_at, finished_at)
-         ) ${upsertSubjectStatusFrom('imported')}`,
-        [
-          ctx.namespace,
-          withSubject.map((r) => r.job),
-          withSubject.map((r) => r.subject),
-          withSubject.map((r) => r.id),
-          withSubject.map((r) => r.status),
-          withSubject.map((r) => r.trigger),
-          withSubject.map((r) => r.startedAt ?? r.createdAt),
-          withSubject.map((r) => r.finishedAt),
-        ],
-      );
-    const counted = finished.filter((t) => !t.overTombstone).map((t) => t.r.run);
-    if (counted.length)
-      await tx.query(
-        `with imported as (
-           select $1::text as namespace, job, status, created_at, started_at, finished_at
-             from unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[])
-               as f(job, status, created_at, started_at, finished_at)
-         ), ${rollupCtesFrom('imported')}
-         select 1`,
-        [
-          ctx.namespace,
-          counted.map((r) => r.job),
-          counted.map((r) => r.status),
-          counted.map((r) => r.createdAt),
-          counted.map((r) => r.startedAt),
-          counted.map((r) => r.finishedAt),
-        ],
-      );
+  const counted = finished.filter((t) => !t.overTombstone).map((t) => t.r.run);
+  if (counted.length) await runStatement(tx, addRunsToRollups({ namespace: ctx.namespace, runs: counted }));
+}
+
+/**
+ * Restores exported runs exactly: the run row as it was (same id, version, chain head), every
+ * event with its seq and hash, every checkpoint. Each run's chain and checkpoint hashes are
+ * recomputed first, so what is stored verifies clean. A run whose id is already stored with
+ * the same chain head is a duplicate (a re-run restores nothing twice); with another head,
+ * or with no head of its own, `id_conflict`. A tombstone is replaced only by the run whose
+ * chain ends in its lastSeq and lastHash; any other is refused `pruned`. Subject status
+ * follows the freshness rule; stats count a restored run unless it replaces a tombstone
+ * (a pruned run was never uncounted). Up to 1000 runs per call, one transaction.
+ */
+export async function restoreRuns(ctx: LedgerContext, records: unknown[]): Promise<RestoreResult> {
+  if (!Array.isArray(records))
+    throw new ValidationError('runs must be an array of exported runs', [{ field: 'runs', message: 'not an array' }]);
+  if (records.length > 1000)
+    throw new ValidationError(`runs must hold at most 1000 exported runs per call; got ${records.length}`, [
+      { field: 'runs', message: 'too many' },
+    ]);
+  const results: RestoreItemResult[] = new Array(records.length);
+  const ok = checkExports(records, results);
+
+  const work = async (tx: Queryable, batch: Restorable[]) => {
+    const todo = await restorable(ctx, tx, batch, results);
+    if (!todo.length) return;
+    await writeRestored(ctx, tx, todo);
+    await deriveRestored(ctx, tx, todo);
     for (const t of todo) results[t.index] = { index: t.index, id: t.r.run.id, status: 'restored' };
   };
 
   // One transaction for the batch; when the database refuses it (an exclusive run that is live
   // twice, text it cannot store), each run alone, so the others are still restored.
-  const commit = async (batch: typeof ok): Promise<void> => {
+  const commit = async (batch: Restorable[]): Promise<void> => {
     try {
       await mapDbErrors(() => ctx.db.withTransaction((tx) => work(tx, batch)));
     } catch (err) {
