@@ -181,6 +181,170 @@ export function checkImportOptions(opts: RunImportOptions) {
 
 const isoTimeLike = (s: string) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(Date.parse(s));
 
+/** A row that could not become a record: read or mapped wrong. */
+interface Unreadable {
+  line: number;
+  key?: string;
+  error: string;
+  code: string;
+  sourceId: string | null;
+}
+
+type Row = Pending | Unreadable;
+
+function emptyReport(opts: RunImportOptions, from: string): ImportReport {
+  return {
+    source: opts.source,
+    from,
+    dryRun: opts.dryRun === true,
+    read: 0,
+    inserted: 0,
+    duplicates: 0,
+    skippedCutover: 0,
+    invalid: 0,
+    invalidRecords: [],
+    seconds: 0,
+    rowsPerSecond: 0,
+    chunks: 0,
+    longestChunkMs: 0,
+    interrupted: false,
+  };
+}
+
+/** Maps one source row to an import record, or to why it cannot be one. */
+function toRow(row: SourceRow, map: ColumnMap, constants: Record<string, unknown> | null, typed: boolean): Row {
+  const at = { line: row.line, ...(row.key !== undefined ? { key: row.key } : {}) };
+  if (row.error !== undefined || !row.value) return { ...at, error: row.error ?? 'empty row', code: 'validation_failed', sourceId: null };
+  let record: Record<string, unknown>;
+  try {
+    record = mapRow(map, row.value, typed);
+    if (constants) withConstants(record, constants);
+  } catch (err) {
+    if (!(err instanceof LedgerError)) throw err;
+    const sid = row.value[[...map].find(([, t]) => t === 'sourceId')?.[0] ?? 'sourceId'];
+    return { ...at, error: err.message, code: err.code, sourceId: sid === undefined || sid === null ? null : String(sid) };
+  }
+  return { ...at, record };
+}
+
+/**
+ * One importRuns call. Through a server, a refusal of the whole request is narrowed
+ * down to the records that caused it, so that they alone are invalid: a body over the
+ * server's limit is split in halves, and a request refused for one item's content
+ * (`runs.3.notes: …`) is sent again without that item.
+ */
+async function sendChunk(
+  ledger: Ledger,
+  source: string,
+  importOpts: ImportOptions,
+  records: Record<string, unknown>[],
+): Promise<ImportItemResult[]> {
+  const send = (part: Record<string, unknown>[]) => sendChunk(ledger, source, importOpts, part);
+  const invalidItem = (i: number, code: string, message: string): ImportItemResult => {
+    const sid = records[i]?.sourceId;
+    return { index: i, sourceId: typeof sid === 'string' ? sid : null, status: 'invalid', error: { code, message } };
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await ledger.importRuns(source, records, importOpts)).results;
+    } catch (err) {
+      if (!(err instanceof LedgerError)) throw err;
+      if (err.code === 'payload_too_large') {
+        if (records.length === 1) return [invalidItem(0, err.code, `the record is larger than the server accepts: ${err.message}`)];
+        const half = Math.ceil(records.length / 2);
+        const a = await send(records.slice(0, half));
+        const b = await send(records.slice(half));
+        return [...a, ...b.map((r) => ({ ...r, index: r.index + half }))];
+      }
+      const item = err.code === 'validation_failed' ? itemOf(err) : undefined;
+      if (item !== undefined && item < records.length) {
+        const rest = await send(records.filter((_, i) => i !== item));
+        const shifted = rest.map((r) => (r.index >= item ? { ...r, index: r.index + 1 } : r));
+        shifted.splice(item, 0, invalidItem(item, err.code, err.message.replace(/^(the key )?runs\.\d+\./, '$1')));
+        return shifted;
+      }
+      if (err.code === 'rate_limited' && attempt < 6) {
+        await sleep(250 * 2 ** attempt);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * A dry run writes nothing, so the database cannot tell it that a later chunk repeats
+ * an earlier one: this remembers what it would have inserted and corrects each result.
+ */
+function dryRunMemory(source: string) {
+  const dryInserted = new Map<string, string>();
+  const dryIds = new Set<string>();
+  return (r: ImportItemResult): ImportItemResult => {
+    if (r.status !== 'inserted') return r;
+    const prior = r.sourceId !== null ? dryInserted.get(r.sourceId) : undefined;
+    if (prior !== undefined) return { ...r, status: 'duplicate', runId: prior };
+    if (r.runId !== undefined && dryIds.has(r.runId))
+      return { ...r, status: 'invalid', error: { code: 'id_conflict', message: idConflictMessage(r.runId, r.sourceId ?? '', source) } };
+    if (r.sourceId !== null) dryInserted.set(r.sourceId, r.runId ?? '');
+    if (r.runId !== undefined) dryIds.add(r.runId);
+    return r;
+  };
+}
+
+/** Counts a chunk's rows into the report: its results in order, and the rows that never became records. */
+function foldChunk(
+  report: ImportReport,
+  rows: Row[],
+  results: ImportItemResult[],
+  dryRun: ((r: ImportItemResult) => ImportItemResult) | null,
+): void {
+  const invalid = (row: { line: number; key?: string }, sourceId: string | null, code: string, message: string) => {
+    report.invalid++;
+    const entry: InvalidRecord = { line: row.line, sourceId, code, message };
+    if (row.key !== undefined) entry.key = row.key;
+    report.invalidRecords.push(entry);
+  };
+  let i = 0;
+  for (const row of rows) {
+    report.read++;
+    if (!('record' in row)) {
+      invalid(row, row.sourceId, row.code, row.error);
+      continue;
+    }
+    const r = dryRun ? dryRun(results[i++]) : results[i++];
+    if (r.status === 'inserted') report.inserted++;
+    else if (r.status === 'duplicate') report.duplicates++;
+    else if (r.status === 'skipped_cutover') report.skippedCutover++;
+    else invalid(row, r.sourceId, r.error?.code ?? 'validation_failed', r.error?.message ?? 'invalid');
+  }
+}
+
+function progressOf(report: ImportReport, src: RowSource, started: number): ImportProgress {
+  return {
+    read: report.read,
+    inserted: report.inserted,
+    duplicates: report.duplicates,
+    skippedCutover: report.skippedCutover,
+    invalid: report.invalid,
+    position: src.unit === 'bytes' ? src.position() : report.read,
+    ...(src.total !== undefined ? { total: src.total } : {}),
+    unit: src.unit,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+/** A chunk's results counted, as importRuns reports them. */
+function tally(results: ImportItemResult[]): ImportResult {
+  const chunkResult: ImportResult = { results, inserted: 0, duplicates: 0, skippedCutover: 0, invalid: 0 };
+  for (const r of results) {
+    if (r.status === 'inserted') chunkResult.inserted++;
+    else if (r.status === 'duplicate') chunkResult.duplicates++;
+    else if (r.status === 'skipped_cutover') chunkResult.skippedCutover++;
+    else chunkResult.invalid++;
+  }
+  return chunkResult;
+}
+
 /**
  * Imports everything `from` holds, chunk by chunk, and reports what happened.
  * Throws ValidationError before writing anything when the options or the columns are
@@ -197,94 +361,18 @@ const isoTimeLike = (s: string) => /^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(D
  */
 export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise<ImportReport> {
   const { chunkSize, sleepMs, map, constants, importOpts } = checkImportOptions(opts);
-  const hasConstants = Object.keys(constants).length > 0;
+  const extra = Object.keys(constants).length > 0 ? constants : null;
   const src = openSource(opts.from, chunkSize, opts.onProgress !== undefined);
   const started = performance.now();
-  const report: ImportReport = {
-    source: opts.source,
-    from: src.name,
-    dryRun: opts.dryRun === true,
-    read: 0,
-    inserted: 0,
-    duplicates: 0,
-    skippedCutover: 0,
-    invalid: 0,
-    invalidRecords: [],
-    seconds: 0,
-    rowsPerSecond: 0,
-    chunks: 0,
-    longestChunkMs: 0,
-    interrupted: false,
-  };
-  // A dry run writes nothing, so the database cannot tell it that a later chunk repeats
-  // an earlier one: it remembers what it would have inserted.
-  const dryInserted = new Map<string, string>();
-  const dryIds = new Set<string>();
+  const report = emptyReport(opts, src.name);
+  const dryRun = opts.dryRun ? dryRunMemory(opts.source) : null;
   // Stopped by the signal with input left unread.
   let stopped = false;
 
-  const invalid = (row: { line: number; key?: string }, sourceId: string | null, code: string, message: string) => {
-    report.invalid++;
-    const entry: InvalidRecord = { line: row.line, sourceId, code, message };
-    if (row.key !== undefined) entry.key = row.key;
-    report.invalidRecords.push(entry);
-  };
-
-  const progress = () => {
-    opts.onProgress?.({
-      read: report.read,
-      inserted: report.inserted,
-      duplicates: report.duplicates,
-      skippedCutover: report.skippedCutover,
-      invalid: report.invalid,
-      position: src.unit === 'bytes' ? src.position() : report.read,
-      ...(src.total !== undefined ? { total: src.total } : {}),
-      unit: src.unit,
-      elapsedMs: performance.now() - started,
-    });
-  };
-
-  /**
-   * One importRuns call. Through a server, a refusal of the whole request is narrowed
-   * down to the records that caused it, so that they alone are invalid: a body over the
-   * server's limit is split in halves, and a request refused for one item's content
-   * (`runs.3.notes: …`) is sent again without that item.
-   */
-  const send = async (records: Record<string, unknown>[]): Promise<ImportItemResult[]> => {
-    const invalidItem = (i: number, code: string, message: string): ImportItemResult => {
-      const sid = records[i]?.sourceId;
-      return { index: i, sourceId: typeof sid === 'string' ? sid : null, status: 'invalid', error: { code, message } };
-    };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return (await ledger.importRuns(opts.source, records, importOpts)).results;
-      } catch (err) {
-        if (!(err instanceof LedgerError)) throw err;
-        if (err.code === 'payload_too_large') {
-          if (records.length === 1) return [invalidItem(0, err.code, `the record is larger than the server accepts: ${err.message}`)];
-          const half = Math.ceil(records.length / 2);
-          const a = await send(records.slice(0, half));
-          const b = await send(records.slice(half));
-          return [...a, ...b.map((r) => ({ ...r, index: r.index + half }))];
-        }
-        const item = err.code === 'validation_failed' ? itemOf(err) : undefined;
-        if (item !== undefined && item < records.length) {
-          const rest = await send(records.filter((_, i) => i !== item));
-          const shifted = rest.map((r) => (r.index >= item ? { ...r, index: r.index + 1 } : r));
-          shifted.splice(item, 0, invalidItem(item, err.code, err.message.replace(/^(the key )?runs\.\d+\./, '$1')));
-          return shifted;
-        }
-        if (err.code === 'rate_limited' && attempt < 6) {
-          await sleep(250 * 2 ** attempt);
-          continue;
-        }
-        throw err;
-      }
-    }
-  };
+  const progress = () => opts.onProgress?.(progressOf(report, src, started));
 
   /** Sends one chunk and folds its results (and the rows that failed to read or map) into the report. */
-  const flush = async (rows: (Pending | { line: number; key?: string; error: string; code: string; sourceId: string | null })[]) => {
+  const flush = async (rows: Row[]) => {
     if (report.chunks > 0 && sleepMs > 0) {
       await sleep(sleepMs, opts.signal);
       // Stopped while pausing: this chunk was not in flight yet, so it is not sent.
@@ -295,49 +383,22 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
     }
     const pending = rows.filter((r): r is Pending => 'record' in r);
     const t0 = performance.now();
-    const results = pending.length ? await send(pending.map((p) => p.record)) : [];
+    const results = pending.length
+      ? await sendChunk(
+          ledger,
+          opts.source,
+          importOpts,
+          pending.map((p) => p.record),
+        )
+      : [];
     const ms = performance.now() - t0;
     report.chunks++;
     report.longestChunkMs = Math.max(report.longestChunkMs, Math.round(ms));
-    let i = 0;
-    for (const row of rows) {
-      report.read++;
-      if (!('record' in row)) {
-        invalid(row, row.sourceId, row.code, row.error);
-        continue;
-      }
-      let r = results[i++];
-      if (opts.dryRun && r.status === 'inserted') {
-        const prior = r.sourceId !== null ? dryInserted.get(r.sourceId) : undefined;
-        if (prior !== undefined) r = { ...r, status: 'duplicate', runId: prior };
-        else if (r.runId !== undefined && dryIds.has(r.runId)) {
-          r = {
-            ...r,
-            status: 'invalid',
-            error: { code: 'id_conflict', message: idConflictMessage(r.runId, r.sourceId ?? '', opts.source) },
-          };
-        } else {
-          if (r.sourceId !== null) dryInserted.set(r.sourceId, r.runId ?? '');
-          if (r.runId !== undefined) dryIds.add(r.runId);
-        }
-      }
-      if (r.status === 'inserted') report.inserted++;
-      else if (r.status === 'duplicate') report.duplicates++;
-      else if (r.status === 'skipped_cutover') report.skippedCutover++;
-      else invalid(row, r.sourceId, r.error?.code ?? 'validation_failed', r.error?.message ?? 'invalid');
-    }
-    const chunkResult: ImportResult = { results, inserted: 0, duplicates: 0, skippedCutover: 0, invalid: 0 };
-    for (const r of results) {
-      if (r.status === 'inserted') chunkResult.inserted++;
-      else if (r.status === 'duplicate') chunkResult.duplicates++;
-      else if (r.status === 'skipped_cutover') chunkResult.skippedCutover++;
-      else chunkResult.invalid++;
-    }
+    foldChunk(report, rows, results, dryRun);
     progress();
-    await opts.onChunk?.({ index: report.chunks - 1, records: pending.length, ms, result: chunkResult });
+    await opts.onChunk?.({ index: report.chunks - 1, records: pending.length, ms, result: tally(results) });
   };
 
-  type Row = Parameters<typeof flush>[0][number];
   let buffer: Row[] = [];
   let inflight: Promise<void> | null = null;
   let fatal: { err: unknown } | null = null;
@@ -368,24 +429,7 @@ export async function runImport(ledger: Ledger, opts: RunImportOptions): Promise
         checkColumns(map, src.columns, Object.keys(constants));
         columnsChecked = true;
       }
-      const at = { line: row.line, ...(row.key !== undefined ? { key: row.key } : {}) };
-      if (row.error !== undefined || !row.value) {
-        buffer.push({ ...at, error: row.error ?? 'empty row', code: 'validation_failed', sourceId: null });
-        if (buffer.length >= chunkSize) await dispatch();
-        continue;
-      }
-      let record: Record<string, unknown>;
-      try {
-        record = mapRow(map, row.value, src.typed);
-        if (hasConstants) withConstants(record, constants);
-      } catch (err) {
-        if (!(err instanceof LedgerError)) throw err;
-        const sid = row.value[[...map].find(([, t]) => t === 'sourceId')?.[0] ?? 'sourceId'];
-        buffer.push({ ...at, error: err.message, code: err.code, sourceId: sid === undefined || sid === null ? null : String(sid) });
-        if (buffer.length >= chunkSize) await dispatch();
-        continue;
-      }
-      buffer.push({ ...at, record });
+      buffer.push(toRow(row, map, extra, src.typed));
       // Rows that failed to read count too, so that a chunk never grows without bound.
       if (buffer.length >= chunkSize) await dispatch();
     }
