@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
@@ -34,6 +34,8 @@ type Forwarded = (typeof FORWARDED)[number];
 type Outcome =
   { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'spawn_failed'; error: NodeJS.ErrnoException };
 
+type Say = (message: string) => void;
+
 const signalExit = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] ?? 0);
 
 /** Retries a final write a few times: losing the completion would leave the run running. */
@@ -64,57 +66,47 @@ function alreadyExists(run: StartedRun, say: (m: string) => void): number {
   );
 }
 
-async function execTracked(ledger: Target, command: string[], o: ExecOptions): Promise<number> {
-  const say = (m: string) => {
-    if (!o.quiet) process.stderr.write(`runledger: ${m}\n`);
-  };
-  const params: JsonObject = { command, ...(o.param ?? {}) };
-  const run = await ledger.startRun(
-    compact({
-      id: o.id,
-      job: o.job,
-      subject: o.subject,
-      trigger: o.trigger,
-      actor: o.actor,
-      parentId: o.parent,
-      leaseS: o.leaseS,
-      notes: o.notes,
-      params,
-      tags: o.tag,
-      externalIds: o.externalId,
-    }),
-  );
-  if (!run.created) return alreadyExists(run, say);
-  say(`run ${run.id} started (job ${o.job})`);
+/** What the steps of one exec learn as it goes. */
+interface ExecState {
+  /** The command has exited; we are only recording it. */
+  settled: boolean;
+  /** The first of our signals forwarded to the command. */
+  cancelledBy?: Forwarded;
+  /** The run's status when it was finished by someone else (the dashboard, `runledger cancel`). */
+  finishedElsewhere?: RunStatus;
+}
 
-  // Step 1: the child, with our signals forwarded to it.
+/** Step 1: the child, with our signals forwarded to it; returns it and the function that stops forwarding. */
+function spawnForwarding(command: string[], runId: string, state: ExecState) {
   const child = spawn(command[0], command.slice(1), {
     stdio: ['inherit', 'pipe', 'pipe'],
-    env: { ...process.env, RUNLEDGER_RUN_ID: run.id },
+    env: { ...process.env, RUNLEDGER_RUN_ID: runId },
   });
-  let cancelledBy: Forwarded | undefined;
-  let finishedElsewhere: RunStatus | undefined;
-  let settled = false;
   const onSignal = (signal: Forwarded) => {
-    if (settled) return; // the command has exited; we are only recording it
-    cancelledBy ??= signal;
+    if (state.settled) return;
+    state.cancelledBy ??= signal;
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   const handlers = FORWARDED.map((s) => [s, () => onSignal(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
+  return { child, unforward: () => handlers.forEach(([s, h]) => process.off(s, h)) };
+}
 
-  // Step 2: output passes through and is shipped as events; pipes pause when either side is slow.
-  // Cancelled elsewhere (the dashboard, `runledger cancel`): stop the command.
-  let checkedElsewhere = false;
-  const onRunFinished = () => {
-    if (checkedElsewhere) return;
-    checkedElsewhere = true;
+/**
+ * Step 2a: once the run is seen finished (an event or heartbeat refused), reads why; cancelled
+ * elsewhere (the dashboard, `runledger cancel`) stops the command: SIGTERM, SIGKILL after the grace.
+ */
+function onFinishedElsewhere(ledger: Target, runId: string, child: ChildProcess, o: ExecOptions, state: ExecState, say: Say) {
+  let checked = false;
+  return () => {
+    if (checked) return;
+    checked = true;
     ledger
-      .getRun(run.id)
+      .getRun(runId)
       .then((r) => {
-        finishedElsewhere = r.status;
-        if (r.status !== 'cancelled' || settled) return;
-        say(`run ${run.id} was cancelled elsewhere; stopping the command (SIGTERM, SIGKILL after ${o.cancelGraceS}s)`);
+        state.finishedElsewhere = r.status;
+        if (r.status !== 'cancelled' || state.settled) return;
+        say(`run ${runId} was cancelled elsewhere; stopping the command (SIGTERM, SIGKILL after ${o.cancelGraceS}s)`);
         child.kill('SIGTERM');
         // A command that ignores SIGTERM is killed once the grace has passed.
         const kill = setTimeout(() => {
@@ -127,7 +119,10 @@ async function execTracked(ledger: Target, command: string[], o: ExecOptions): P
       })
       .catch(() => {});
   };
-  const shipper = new LogShipper(run, { onWarning: say, onRunFinished });
+}
+
+/** Step 2b: output passes through and is shipped as events; pipes pause when either side is slow. */
+function passThrough(child: ChildProcess, shipper: LogShipper): void {
   const pipes: [Stream, Readable | null, Writable][] = [
     ['stdout', child.stdout, process.stdout],
     ['stderr', child.stderr, process.stderr],
@@ -164,6 +159,93 @@ async function execTracked(ledger: Target, command: string[], o: ExecOptions): P
     });
     from?.on('end', () => shipper.end(name));
   }
+}
+
+function exitOf(child: ChildProcess): Promise<Outcome> {
+  return new Promise<Outcome>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (child.pid === undefined) resolve({ kind: 'spawn_failed', error });
+    });
+    child.once('close', (code, signal) => resolve({ kind: 'exited', code, signal }));
+  });
+}
+
+/** Step 4: every line stored, then the verdict in one transaction; returns exec's exit code. */
+async function recordVerdict(
+  run: StartedRun,
+  command: string[],
+  outcome: Outcome,
+  shipper: LogShipper,
+  state: ExecState,
+  say: Say,
+): Promise<number> {
+  await shipper.close();
+  const statistics: JsonObject = {
+    stdoutLines: shipper.lines.stdout,
+    stderrLines: shipper.lines.stderr,
+    ...(shipper.dropped ? { droppedLines: shipper.dropped } : {}),
+  };
+  if (outcome.kind === 'spawn_failed') {
+    const message = `cannot run ${JSON.stringify(command[0])}: ${outcome.error.code ?? outcome.error.message}`;
+    await persist(() =>
+      run.fail({ error: { type: 'spawn_failed', message, details: { command, code: outcome.error.code ?? null } }, statistics }),
+    );
+    process.stderr.write(`error: ${message}\n`);
+    return 127;
+  }
+  const exitCode = outcome.code ?? signalExit(outcome.signal!);
+  if (state.finishedElsewhere) {
+    say(`run ${run.id} was ${state.finishedElsewhere} elsewhere; the command exited with code ${exitCode}`);
+    return exitCode;
+  }
+  if (state.cancelledBy) {
+    const how = outcome.signal ? `was stopped by ${outcome.signal}` : `exited with code ${outcome.code}`;
+    await persist(() => run.cancel({ reason: `exec received ${state.cancelledBy}; the command ${how}` }));
+    say(`run ${run.id} cancelled (${state.cancelledBy})`);
+    return exitCode;
+  }
+  if (outcome.code === 0) {
+    await persist(() => run.complete({ output: { exitCode: 0 }, statistics }));
+    say(`run ${run.id} completed`);
+    return EXIT_OK;
+  }
+  const error: RunError =
+    outcome.signal !== null
+      ? { type: 'signal', message: `command was killed by ${outcome.signal}`, details: { signal: outcome.signal, exitCode } }
+      : { type: 'exit_code', message: `command exited with code ${outcome.code}`, details: { exitCode } };
+  await persist(() => run.fail({ error, statistics }));
+  say(`run ${run.id} failed (${error.message})`);
+  return exitCode;
+}
+
+async function execTracked(ledger: Target, command: string[], o: ExecOptions): Promise<number> {
+  const say: Say = (m) => {
+    if (!o.quiet) process.stderr.write(`runledger: ${m}\n`);
+  };
+  const params: JsonObject = { command, ...(o.param ?? {}) };
+  const run = await ledger.startRun(
+    compact({
+      id: o.id,
+      job: o.job,
+      subject: o.subject,
+      trigger: o.trigger,
+      actor: o.actor,
+      parentId: o.parent,
+      leaseS: o.leaseS,
+      notes: o.notes,
+      params,
+      tags: o.tag,
+      externalIds: o.externalId,
+    }),
+  );
+  if (!run.created) return alreadyExists(run, say);
+  say(`run ${run.id} started (job ${o.job})`);
+
+  const state: ExecState = { settled: false };
+  const { child, unforward } = spawnForwarding(command, run.id, state);
+  const onRunFinished = onFinishedElsewhere(ledger, run.id, child, o, state, say);
+  const shipper = new LogShipper(run, { onWarning: say, onRunFinished });
+  passThrough(child, shipper);
 
   // Step 3: heartbeats every lease/3 (events renew the lease too, but a quiet command must stay alive).
   const heartbeat = setInterval(
@@ -174,62 +256,19 @@ async function execTracked(ledger: Target, command: string[], o: ExecOptions): P
     },
     (o.leaseS * 1000) / 3,
   );
-
-  const outcome = await new Promise<Outcome>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      if (child.pid === undefined) resolve({ kind: 'spawn_failed', error });
-    });
-    child.once('close', (code, signal) => resolve({ kind: 'exited', code, signal }));
-  });
-  settled = true;
+  const outcome = await exitOf(child);
+  state.settled = true;
   clearInterval(heartbeat);
 
   try {
-    // Step 4: every line stored, then the verdict in one transaction.
-    await shipper.close();
-    const statistics: JsonObject = {
-      stdoutLines: shipper.lines.stdout,
-      stderrLines: shipper.lines.stderr,
-      ...(shipper.dropped ? { droppedLines: shipper.dropped } : {}),
-    };
-    if (outcome.kind === 'spawn_failed') {
-      const message = `cannot run ${JSON.stringify(command[0])}: ${outcome.error.code ?? outcome.error.message}`;
-      await persist(() =>
-        run.fail({ error: { type: 'spawn_failed', message, details: { command, code: outcome.error.code ?? null } }, statistics }),
-      );
-      process.stderr.write(`error: ${message}\n`);
-      return 127;
-    }
-    const exitCode = outcome.code ?? signalExit(outcome.signal!);
-    if (finishedElsewhere) {
-      say(`run ${run.id} was ${finishedElsewhere} elsewhere; the command exited with code ${exitCode}`);
-      return exitCode;
-    }
-    if (cancelledBy) {
-      const how = outcome.signal ? `was stopped by ${outcome.signal}` : `exited with code ${outcome.code}`;
-      await persist(() => run.cancel({ reason: `exec received ${cancelledBy}; the command ${how}` }));
-      say(`run ${run.id} cancelled (${cancelledBy})`);
-      return exitCode;
-    }
-    if (outcome.code === 0) {
-      await persist(() => run.complete({ output: { exitCode: 0 }, statistics }));
-      say(`run ${run.id} completed`);
-      return EXIT_OK;
-    }
-    const error: RunError =
-      outcome.signal !== null
-        ? { type: 'signal', message: `command was killed by ${outcome.signal}`, details: { signal: outcome.signal, exitCode } }
-        : { type: 'exit_code', message: `command exited with code ${outcome.code}`, details: { exitCode } };
-    await persist(() => run.fail({ error, statistics }));
-    say(`run ${run.id} failed (${error.message})`);
-    return exitCode;
+    return await recordVerdict(run, command, outcome, shipper, state, say);
   } catch (err) {
     // The verdict could not be stored: say so, but still pass the command's result through.
     const code = outcome.kind === 'exited' ? (outcome.code ?? signalExit(outcome.signal!)) : 127;
     process.stderr.write(`error: could not record the end of run ${run.id}: ${(err as Error).message}\n`);
     return code === 0 ? EXIT_FAILURE : code;
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    unforward();
   }
 }
 
