@@ -78,9 +78,9 @@ function statementName(sql: string): string {
   return name;
 }
 
-/** PostgreSQL server adapter: a pg pool. */
-export async function openPgDatabase(opts: PgOptions): Promise<Database> {
-  const pool = new pg.Pool({
+/** The pool: int8 as numbers, connections renewed, our schema on the search path. */
+function newPool(opts: PgOptions): pg.Pool {
+  return new pg.Pool({
     // int8 (counts, sums) as numbers rather than strings, for this pool only.
     types: {
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
@@ -98,22 +98,28 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     // Every connection sees only our schema, so the same SQL runs in any schema.
     options: opts.schema ? `-c search_path=${quoteIdent(opts.schema)}` : undefined,
   });
-  // An idle client losing its connection (server restart) must not crash the process.
-  pool.on('error', () => {});
-  if (opts.schema) {
-    try {
-      await pool.query(`create schema if not exists ${quoteIdent(opts.schema)}`);
-    } catch (err) {
-      // Concurrent openers race inside CREATE SCHEMA IF NOT EXISTS: the loser gets a unique
-      // violation although the schema now exists, which is all we asked for.
-      const code = (err as { code?: string }).code;
-      if (code !== '23505' && code !== '42P06') {
-        await pool.end().catch(() => {});
-        throw err;
-      }
+}
+
+/** Creates `schema` if missing; on failure the pool is ended. */
+async function ensureSchema(pool: pg.Pool, schema: string): Promise<void> {
+  try {
+    await pool.query(`create schema if not exists ${quoteIdent(schema)}`);
+  } catch (err) {
+    // Concurrent openers race inside CREATE SCHEMA IF NOT EXISTS: the loser gets a unique
+    // violation although the schema now exists, which is all we asked for.
+    const code = (err as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06') {
+      await pool.end().catch(() => {});
+      throw err;
     }
   }
+}
 
+/**
+ * Which statements go prepared: those marked with `prepared()`, until a transaction pooler
+ * shows itself (then none, with one warning).
+ */
+function preparedStatements(opts: PgOptions) {
   let prepare = opts.preparedStatements !== false;
   const statement = (sql: string, params?: unknown[]): pg.QueryConfig =>
     prepare && isPrepared(sql) ? { name: statementName(sql), text: sql, values: params } : { text: sql, values: params };
@@ -130,7 +136,116 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     }
     return true;
   };
+  return { statement, fallBackFromPrepared };
+}
 
+type StatementOf = ReturnType<typeof preparedStatements>['statement'];
+
+/** `fn` in one transaction on one checked-out client. */
+async function transactionOn<T>(pool: pg.Pool, statement: StatementOf, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  // A checked-out client has no pool listener: a connection lost between two queries
+  // (database restart) would otherwise be an unhandled 'error' that kills the process.
+  let broken = false;
+  const onLost = () => (broken = true);
+  client.on('error', onLost);
+  const tx: Queryable = {
+    async query<R>(sql: string, params?: unknown[]) {
+      const res = await client.query(statement(sql, params));
+      return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
+    },
+    async exec(sql) {
+      await client.query(sql);
+    },
+  };
+  try {
+    await client.query('begin');
+    const result = await fn(tx);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('rollback');
+    } catch {
+      broken = true;
+    }
+    throw withConnectionCode(err);
+  } finally {
+    client.off('error', onLost);
+    client.release(broken);
+  }
+}
+
+/**
+ * LISTEN on one dedicated connection. If it is lost (database restart), LISTEN is re-established
+ * on a new one; notifications sent in between are missed (listeners re-check anyway).
+ */
+async function listenOn(pool: pg.Pool, channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  let client: pg.PoolClient | null = null;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const handler = (msg: pg.Notification) => {
+    if (msg.channel === channel && msg.payload !== undefined) onPayload(msg.payload);
+  };
+  const attach = async () => {
+    const c = await pool.connect();
+    let lost = false;
+    c.on('error', () => {
+      if (lost) return;
+      lost = true;
+      c.off('notification', handler);
+      c.release(true);
+      // Lost after LISTEN succeeded: start over. (Lost during attach(): its caller retries.)
+      if (client !== c) return;
+      client = null;
+      if (!stopped) reattach();
+    });
+    c.on('notification', handler);
+    try {
+      await c.query(`listen ${quoteIdent(channel)}`);
+    } catch (err) {
+      if (!lost) {
+        lost = true;
+        c.off('notification', handler);
+        c.release(true);
+      }
+      throw err;
+    }
+    if (stopped) {
+      c.off('notification', handler);
+      c.release(true);
+      return;
+    }
+    client = c;
+  };
+  const reattach = () => {
+    retry = setTimeout(() => attach().catch(() => !stopped && reattach()), 1000);
+    retry.unref();
+  };
+  await attach();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    const c = client;
+    client = null;
+    if (!c) return;
+    c.off('notification', handler);
+    try {
+      await c.query(`unlisten ${quoteIdent(channel)}`);
+      c.release();
+    } catch {
+      c.release(true);
+    }
+  };
+}
+
+/** PostgreSQL server adapter: a pg pool. */
+export async function openPgDatabase(opts: PgOptions): Promise<Database> {
+  const pool = newPool(opts);
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => {});
+  if (opts.schema) await ensureSchema(pool, opts.schema);
+  const { statement, fallBackFromPrepared } = preparedStatements(opts);
   const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -143,39 +258,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
     }
   };
 
-  const transaction = async <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
-    // A checked-out client has no pool listener: a connection lost between two queries
-    // (database restart) would otherwise be an unhandled 'error' that kills the process.
-    let broken = false;
-    const onLost = () => (broken = true);
-    client.on('error', onLost);
-    const tx: Queryable = {
-      async query<R>(sql: string, params?: unknown[]) {
-        const res = await client.query(statement(sql, params));
-        return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
-      },
-      async exec(sql) {
-        await client.query(sql);
-      },
-    };
-    try {
-      await client.query('begin');
-      const result = await fn(tx);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      try {
-        await client.query('rollback');
-      } catch {
-        broken = true;
-      }
-      throw withConnectionCode(err);
-    } finally {
-      client.off('error', onLost);
-      client.release(broken);
-    }
-  };
+  const transaction = <T>(fn: (tx: Queryable) => Promise<T>) => transactionOn(pool, statement, fn);
 
   return {
     kind: 'postgres',
@@ -192,66 +275,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
         throw err;
       }
     },
-    async listen(channel, onPayload) {
-      // One dedicated connection. If it is lost (database restart), LISTEN is re-established
-      // on a new one; notifications sent in between are missed (listeners re-check anyway).
-      let client: pg.PoolClient | null = null;
-      let stopped = false;
-      let retry: NodeJS.Timeout | undefined;
-      const handler = (msg: pg.Notification) => {
-        if (msg.channel === channel && msg.payload !== undefined) onPayload(msg.payload);
-      };
-      const attach = async () => {
-        const c = await pool.connect();
-        let lost = false;
-        c.on('error', () => {
-          if (lost) return;
-          lost = true;
-          c.off('notification', handler);
-          c.release(true);
-          // Lost after LISTEN succeeded: start over. (Lost during attach(): its caller retries.)
-          if (client !== c) return;
-          client = null;
-          if (!stopped) reattach();
-        });
-        c.on('notification', handler);
-        try {
-          await c.query(`listen ${quoteIdent(channel)}`);
-        } catch (err) {
-          if (!lost) {
-            lost = true;
-            c.off('notification', handler);
-            c.release(true);
-          }
-          throw err;
-        }
-        if (stopped) {
-          c.off('notification', handler);
-          c.release(true);
-          return;
-        }
-        client = c;
-      };
-      const reattach = () => {
-        retry = setTimeout(() => attach().catch(() => !stopped && reattach()), 1000);
-        retry.unref();
-      };
-      await attach();
-      return async () => {
-        stopped = true;
-        clearTimeout(retry);
-        const c = client;
-        client = null;
-        if (!c) return;
-        c.off('notification', handler);
-        try {
-          await c.query(`unlisten ${quoteIdent(channel)}`);
-          c.release();
-        } catch {
-          c.release(true);
-        }
-      };
-    },
+    listen: (channel, onPayload) => listenOn(pool, channel, onPayload),
     async *copyOut(plan, opts = {}) {
       const setup = opts.setup ?? [];
       const clients: pg.PoolClient[] = [];
