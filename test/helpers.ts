@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 
 import { createClient, type OpenedLedger, openLedger, type RunledgerClient, startServer } from '../src/index.js';
+import type { Sql } from '../src/store/database.js';
 
 export const BACKEND = (process.env.RUNLEDGER_TEST_DB ?? 'pglite') as 'pglite' | 'postgres';
 export const PG_URL = process.env.RUNLEDGER_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -65,7 +66,7 @@ function viaClient(client: RunledgerClient, inner: OpenedLedger, close?: () => P
   const database = new Proxy(inner.database, {
     get(target, prop) {
       if (prop === 'query')
-        return async (sql: string, params?: unknown[]) => {
+        return async (sql: Sql, params?: unknown[]) => {
           const result = await target.query(sql, params);
           await yieldToIo();
           return result;

@@ -11,8 +11,19 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** A statement text marked as worth preparing (see `prepared()`). */
+export interface PreparedSql {
+  readonly text: string;
+  readonly prepared: true;
+}
+
+/** A statement: plain text, or text marked with `prepared()`. */
+export type Sql = string | PreparedSql;
+
+export const sqlText = (sql: Sql): string => (typeof sql === 'string' ? sql : sql.text);
+
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }
@@ -41,18 +52,14 @@ export interface Database extends Queryable {
   writeRefusal?(): LedgerError | null;
 }
 
-const PREPARED = new Set<string>();
-
 /**
  * Marks a constant hot-path statement as worth preparing: the pg adapter then parses and
  * plans it once per connection (a named prepared statement) instead of on every call,
  * which is most of a short statement's server time; the PGlite adapter does the same over
- * its wire protocol. Only for texts built from constants: every marked text is kept for
- * the life of the process (and prepared once per connection).
+ * its wire protocol. The mark travels with the statement, and each database handle keeps
+ * the statements it prepared; only for texts built from constants, since a handle keeps
+ * every marked text it met for its life (and prepares it once per connection).
  */
-export function prepared(sql: string): string {
-  PREPARED.add(sql);
-  return sql;
+export function prepared(text: string): PreparedSql {
+  return { text, prepared: true };
 }
-
-export const isPrepared = (sql: string): boolean => PREPARED.has(sql);

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 
 import { StorageFullError } from '../core/errors.js';
-import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
+import { type Database, type Queryable, type QueryResult, type Sql } from './database.js';
 
 /** A database URL fit to show in a message or a log: the password replaced by `***`. */
 export function redactUrl(url: string): string {
@@ -70,14 +70,6 @@ function isPoolerPreparedError(err: unknown): boolean {
   return (e?.code === '42P05' || e?.code === '26000') && typeof e.message === 'string' && e.message.includes('"rl_');
 }
 
-const names = new Map<string, string>();
-/** A stable statement name per text, so each connection prepares a statement once. */
-function statementName(sql: string): string {
-  let name = names.get(sql);
-  if (!name) names.set(sql, (name = `rl_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`));
-  return name;
-}
-
 /** The pool: int8 as numbers, connections renewed, our schema on the search path. */
 function newPool(opts: PgOptions): pg.Pool {
   return new pg.Pool({
@@ -121,8 +113,19 @@ async function ensureSchema(pool: pg.Pool, schema: string): Promise<void> {
  */
 function preparedStatements(opts: PgOptions) {
   let prepare = opts.preparedStatements !== false;
-  const statement = (sql: string, params?: unknown[]): pg.QueryConfig =>
-    prepare && isPrepared(sql) ? { name: statementName(sql), text: sql, values: params } : { text: sql, values: params };
+  // This handle's statement names: stable per text, so each connection prepares a statement once.
+  const names = new Map<string, string>();
+  const statementName = (text: string): string => {
+    let name = names.get(text);
+    if (!name) names.set(text, (name = `rl_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`));
+    return name;
+  };
+  const statement = (sql: Sql, params?: unknown[]): pg.QueryConfig =>
+    typeof sql === 'string'
+      ? { text: sql, values: params }
+      : prepare
+        ? { name: statementName(sql.text), text: sql.text, values: params }
+        : { text: sql.text, values: params };
   /** True when `err` shows a transaction pooler: prepared statements are off from now on, and the caller repeats its call once. */
   const fallBackFromPrepared = (err: unknown): boolean => {
     if (!isPoolerPreparedError(err)) return false;
@@ -150,7 +153,7 @@ async function transactionOn<T>(pool: pg.Pool, statement: StatementOf, fn: (tx: 
   const onLost = () => (broken = true);
   client.on('error', onLost);
   const tx: Queryable = {
-    async query<R>(sql: string, params?: unknown[]) {
+    async query<R>(sql: Sql, params?: unknown[]) {
       const res = await client.query(statement(sql, params));
       return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
     },
@@ -246,7 +249,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   pool.on('error', () => {});
   if (opts.schema) await ensureSchema(pool, opts.schema);
   const { statement, fallBackFromPrepared } = preparedStatements(opts);
-  const query = async <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
+  const query = async <R>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>> => {
     for (let attempt = 1; ; attempt++) {
       try {
         const res = await pool.query(statement(sql, params));

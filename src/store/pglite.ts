@@ -1,7 +1,7 @@
 import { PGlite, type Results } from '@electric-sql/pglite';
 
 import { ConfigurationError, StorageFullError } from '../core/errors.js';
-import { type Database, isPrepared, type Queryable, type QueryResult } from './database.js';
+import { type Database, type Queryable, type QueryResult, type Sql, sqlText } from './database.js';
 import { DEFAULT_MIN_FREE_BYTES, freeBytes, mayWrite, storageGuard } from './free-space.js';
 import { preparedRunner } from './pglite-prepared.js';
 import { startWatchdog } from './pglite-watchdog.js';
@@ -128,10 +128,11 @@ export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database>
     });
   };
 
-  const query = <R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> =>
-    guarded(mayWrite(sql), async () => {
+  const query = <R>(sql: Sql, params?: unknown[]): Promise<QueryResult<R>> =>
+    guarded(mayWrite(sqlText(sql)), async () => {
       // Outside a transaction, take both of PGlite's locks, as its own query() does.
-      if (isPrepared(sql)) return locks._runExclusiveTransaction(() => locks._runExclusiveQuery(() => runPrepared<R>(sql, params, true)));
+      if (typeof sql !== 'string')
+        return locks._runExclusiveTransaction(() => locks._runExclusiveQuery(() => runPrepared<R>(sql.text, params, true)));
       return result(await db.query<R>(sql, params as unknown[]));
     });
 
@@ -149,9 +150,9 @@ export async function openPgliteDatabase(opts: PgliteOptions): Promise<Database>
         // back on any error, so the connection never stays in an aborted transaction.
         db.transaction(async (t) => {
           const tx: Queryable = {
-            async query<R>(sql: string, params?: unknown[]) {
+            async query<R>(sql: Sql, params?: unknown[]) {
               // Inside the transaction its lock is ours already; the query lock is taken per statement.
-              if (isPrepared(sql)) return locks.runExclusive(() => runPrepared<R>(sql, params, false));
+              if (typeof sql !== 'string') return locks.runExclusive(() => runPrepared<R>(sql.text, params, false));
               return result(await t.query<R>(sql, params as unknown[]));
             },
             async exec(sql) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { LedgerContext } from '../../src/ledger/context.js';
 import { verify } from '../../src/ledger/verify.js';
-import type { Database } from '../../src/store/database.js';
+import type { Database, Sql } from '../../src/store/database.js';
 import { useFreshLedger } from '../helpers.js';
 import { withoutImmutability } from './support.js';
 
@@ -23,7 +23,7 @@ async function verifyCounting(runId?: string, namespace = ledger.namespace) {
   const db = new Proxy(inner, {
     get(target, prop) {
       if (prop === 'query')
-        return async (sql: string, params?: unknown[]) => {
+        return async (sql: Sql, params?: unknown[]) => {
           const result = await target.query(sql, params);
           sizes.push(result.rows.length);
           return result;

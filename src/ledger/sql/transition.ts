@@ -8,7 +8,7 @@
  */
 import { sqlChainHash } from '../../core/hash.js';
 import type { Json, RunStatus } from '../../core/types.js';
-import { prepared } from '../../store/database.js';
+import { prepared, type PreparedSql } from '../../store/database.js';
 import { RUN_COLUMNS } from '../rows.js';
 import { insertChangesFrom, runChangeJson } from './changes.js';
 import { renewedAt } from './fragments.js';
@@ -64,7 +64,7 @@ const PARAMS = [
 ] as const satisfies readonly (keyof TransitionArgs)[];
 
 /** The statement for `kind` with its parameters, in the order the SQL numbers them. */
-export function transitionStatement(kind: TransitionKind, a: TransitionArgs): { text: string; values: unknown[] } {
+export function transitionStatement(kind: TransitionKind, a: TransitionArgs): { text: PreparedSql; values: unknown[] } {
   return { text: transitionSql(kind), values: PARAMS.map((name) => a[name]) };
 }
 
@@ -82,9 +82,9 @@ const SET_BY_KIND: Record<TransitionKind, (at: string) => string> = {
   timeout: (at) => `error = p.error, finished_at = ${at}, suspect = false`,
 };
 
-const cache = new Map<TransitionKind, string>();
+const cache = new Map<TransitionKind, PreparedSql>();
 
-function transitionSql(kind: TransitionKind): string {
+function transitionSql(kind: TransitionKind): PreparedSql {
   let sql = cache.get(kind);
   if (sql) return sql;
   const terminal = kind !== 'start' && kind !== 'retry';
@@ -151,7 +151,7 @@ export interface TransitionRow {
   error: string | null;
 }
 
-const manyCache = new Map<CombinableKind, string>();
+const manyCache = new Map<CombinableKind, PreparedSql>();
 
 /**
  * Many terminal transitions of one kind in ONE statement: the same CTEs as transitionSql,
@@ -161,7 +161,7 @@ const manyCache = new Map<CombinableKind, string>();
  * row, and the coalescer makes them alone after the batch. Change rows stay per run in order
  * (run.finished, then its subject.changed).
  */
-export function transitionManySql(kind: CombinableKind): string {
+export function transitionManySql(kind: CombinableKind): PreparedSql {
   let sql = manyCache.get(kind);
   if (sql) return sql;
   const runColumns = RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2');
