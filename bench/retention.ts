@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { type Ledger, openLedger } from '../src/index.js';
+import { adminQuery, withDatabase } from '../test/pg-admin.js';
 import { type BenchModule, type ModuleContext } from './lib/module.js';
 import { PG_URL } from './lib/postgres.js';
 
@@ -38,21 +39,8 @@ const SUBJECTS = 2000;
 const ONLY_EXPORT = process.env.RUNLEDGER_RETENTION_ONLY === 'export';
 const KEEP = process.env.RUNLEDGER_RETENTION_KEEP === '1';
 
-const dbUrl = (name: string) => {
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-};
-
-async function adminQuery(sql: string) {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const dbUrl = (name: string) => withDatabase(PG_URL, name);
+const admin = (sql: string) => adminQuery(PG_URL, sql);
 
 /** Runs from..to-1: even ones finished 100 days ago, odd ones within the last 10 days. */
 const insertRuns = `
@@ -163,10 +151,10 @@ async function run(ctx: ModuleContext) {
   const url = dbUrl(DB);
   const reuse = KEEP && (await existingRuns(url)) === RUNS;
   if (!reuse) {
-    await adminQuery(`drop database if exists ${DB}`);
-    await adminQuery(`create database ${DB}`);
+    await admin(`drop database if exists ${DB}`);
+    await admin(`create database ${DB}`);
   }
-  if (!KEEP) ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
+  if (!KEEP) ctx.onCleanup(() => admin(`drop database if exists ${DB} with (force)`));
   const ledger = await openLedger({ url, poolSize: WORKERS + 4 });
   const db = ledger.database;
   const out: Record<string, string> = {};

@@ -11,9 +11,9 @@
  *   RUNLEDGER_SCALE_SIZES=100000,1000000 npm run bench -- scale
  *   RUNLEDGER_SCALE_KEEP=1 …   # keep the database afterwards, to look at plans (drop it yourself)
  */
-import pg from 'pg';
 
 import { type Ledger, openLedger } from '../src/index.js';
+import { adminQuery, withDatabase } from '../test/pg-admin.js';
 import { type BenchModule, type ModuleContext } from './lib/module.js';
 import { PG_URL } from './lib/postgres.js';
 
@@ -24,21 +24,8 @@ const JOBS = 10;
 const SUBJECTS = 2000;
 const DAY = 86_400_000;
 
-const dbUrl = (name: string) => {
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-};
-
-async function adminQuery(sql: string) {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const dbUrl = (name: string) => withDatabase(PG_URL, name);
+const admin = (sql: string) => adminQuery(PG_URL, sql);
 
 /**
  * Runs from..to-1 (numbered), created over the 30 days before `now`: mostly completed, some
@@ -125,10 +112,10 @@ const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math
 
 async function run(ctx: ModuleContext) {
   const now = new Date();
-  await adminQuery(`drop database if exists ${DB}`);
+  await admin(`drop database if exists ${DB}`);
   // Collation C: the one in which a `q` prefix search can use the indexes (docs/limits.md).
-  await adminQuery(`create database ${DB} template template0 locale 'C'`);
-  if (!process.env.RUNLEDGER_SCALE_KEEP) ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
+  await admin(`create database ${DB} template template0 locale 'C'`);
+  if (!process.env.RUNLEDGER_SCALE_KEEP) ctx.onCleanup(() => admin(`drop database if exists ${DB} with (force)`));
   const ledger = await openLedger({ url: dbUrl(DB) });
   const db = ledger.database;
   const table = new Map<string, { p50: number; p95: number }[]>();

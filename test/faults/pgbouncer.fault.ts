@@ -13,11 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createClient, type OpenedLedger, openLedger, type RunledgerClient } from '../../src/index.js';
 import { BACKEND, PG_URL } from '../helpers.js';
+import { adminQuery } from '../pg-admin.js';
 import { freePort, type PgBouncer, pgBouncerUnavailable, type ServeProcess, sleep, startPgBouncer, startServe } from './support.js';
 
 const skip =
@@ -33,15 +33,7 @@ let cb: RunledgerClient;
 /** The same database, directly (not through the pooler): what the post-mortems read. */
 let direct: OpenedLedger | undefined;
 
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
+const admin = (sql: string) => adminQuery(PG_URL, sql);
 
 beforeAll(async () => {
   if (skip) return;
