@@ -8,8 +8,8 @@ export type LedgerSource = (
   concurrency: number,
 ) => Promise<{ ledger: Ledger; release(): Promise<void>; serverCpu?: () => Promise<Map<number, number>> }>;
 
-/** start (startRun), 3 × event, complete with output: five calls, as an application makes them. */
-export function libraryLifecycle(label: string, source: LedgerSource): Variant {
+/** A lifecycle through the library: startRun, `appendEvents(run)`, complete with output. */
+export function lifecycleVariant(label: string, source: LedgerSource, appendEvents: (run: RunHandle) => Promise<unknown>): Variant {
   return {
     name: 'library',
     label,
@@ -20,13 +20,20 @@ export function libraryLifecycle(label: string, source: LedgerSource): Variant {
         async op() {
           const n = nextLifecycle();
           const run = await ledger.startRun({ job: JOB, subject: subjectOf(n), trigger: TRIGGER, params: paramsOf(n) });
-          for (let step = 1; step <= EVENTS_PER_LIFECYCLE; step++) await run.event('progress', progressBody(step));
+          await appendEvents(run);
           await run.complete({ output: outputOf(n) });
         },
         close: release,
       };
     },
   };
+}
+
+/** start (startRun), 3 × event, complete with output: five calls, as an application makes them. */
+export function libraryLifecycle(label: string, source: LedgerSource): Variant {
+  return lifecycleVariant(label, source, async (run) => {
+    for (let step = 1; step <= EVENTS_PER_LIFECYCLE; step++) await run.event('progress', progressBody(step));
+  });
 }
 
 /** run.events(batch) on one run per worker. */

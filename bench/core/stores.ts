@@ -32,9 +32,8 @@ export const freshPgLedgerSource: LedgerSource = async (concurrency) => {
   };
 };
 
-/** The raw baseline on a fresh schema, with its own pool of the same size. */
-export const freshPgRawSource: RawSource = async (concurrency) => {
-  const { schema, drop } = await freshLedgerSchema('raw');
+/** Raw statements on `schema` through a pool of `concurrency` connections; release ends it and runs `drop`. */
+export function rawPoolSource(schema: string, concurrency: number, drop: () => Promise<void>): Awaited<ReturnType<RawSource>> {
   const pool = schemaPool(schema, concurrency);
   return {
     db: rawDbOnPool(pool),
@@ -44,6 +43,12 @@ export const freshPgRawSource: RawSource = async (concurrency) => {
       await drop();
     },
   };
+}
+
+/** The raw baseline on a fresh schema, with its own pool of the same size. */
+export const freshPgRawSource: RawSource = async (concurrency) => {
+  const { schema, drop } = await freshLedgerSchema('raw');
+  return rawPoolSource(schema, concurrency, drop);
 };
 
 /** `memory://`, or a new temporary data directory. */
@@ -67,13 +72,13 @@ export const freshPgliteLedgerSource =
     };
   };
 
-/** The raw baseline on a new PGlite instance with the same schema (runledger's migration files). */
-export const freshPgliteRawSource =
-  (where: PglitePlace): RawSource =>
+/** Raw statements on a new PGlite instance whose tables `setup` makes. */
+export const freshPgliteRawSourceWith =
+  (where: PglitePlace, setup: (db: PGlite) => Promise<unknown>): RawSource =>
   async () => {
     const { dataDir, remove } = await place(where);
     const db = await PGlite.create(dataDir);
-    for (const m of MIGRATIONS) await db.exec(m.sql);
+    await setup(db);
     return {
       db: rawDbOnPglite(db),
       async release() {
@@ -82,3 +87,9 @@ export const freshPgliteRawSource =
       },
     };
   };
+
+/** The raw baseline on a new PGlite instance with the same schema (runledger's migration files). */
+export const freshPgliteRawSource = (where: PglitePlace): RawSource =>
+  freshPgliteRawSourceWith(where, async (db) => {
+    for (const m of MIGRATIONS) await db.exec(m.sql);
+  });

@@ -7,19 +7,14 @@
  * runledger has to beat, not what it stores. The library side is the call sequence the
  * issue names: `startRun`, one `run.events([3 events])`, `complete`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
-import { PGlite } from '@electric-sql/pglite';
 import { v7 as uuidv7 } from 'uuid';
 
 import type { Session, Variant } from '../lib/harness.js';
-import { backendCpu, benchSchema, dropSchema, schemaPool } from '../lib/postgres.js';
-import type { LedgerSource } from './library.js';
-import { rawDbOnPglite, rawDbOnPool, type RawSource } from './raw.js';
-import type { PglitePlace } from './stores.js';
-import { EVENTS_PER_LIFECYCLE, JOB, nextLifecycle, outputOf, paramsOf, progressBody, subjectOf, TRIGGER } from './workload.js';
+import { benchSchema, dropSchema, schemaPool } from '../lib/postgres.js';
+import { type LedgerSource, lifecycleVariant } from './library.js';
+import type { RawSource } from './raw.js';
+import { freshPgliteRawSourceWith, type PglitePlace, rawPoolSource } from './stores.js';
+import { EVENTS_PER_LIFECYCLE, JOB, nextLifecycle, outputOf, paramsOf, progressBody, subjectOf } from './workload.js';
 
 export const USERS_SCHEMA_SQL = `
 create table runs (
@@ -72,23 +67,7 @@ export function usersTableLifecycle(label: string, source: RawSource): Variant {
 /** The library as the issue measures it: startRun, one run.events() of the 3 events, complete. */
 export function libraryBatchedLifecycle(label: string, source: LedgerSource): Variant {
   const events = Array.from({ length: EVENTS_PER_LIFECYCLE }, (_, i) => ({ type: 'progress', body: progressBody(i + 1) }));
-  return {
-    name: 'library',
-    label,
-    async open(concurrency) {
-      const { ledger, release, serverCpu } = await source(concurrency);
-      return {
-        serverCpu,
-        async op() {
-          const n = nextLifecycle();
-          const run = await ledger.startRun({ job: JOB, subject: subjectOf(n), trigger: TRIGGER, params: paramsOf(n) });
-          await run.events(events);
-          await run.complete({ output: outputOf(n) });
-        },
-        close: release,
-      };
-    },
-  };
+  return lifecycleVariant(label, source, (run) => run.events(events));
 }
 
 /** The users' tables in a fresh schema on PostgreSQL, with a pool of `concurrency` connections. */
@@ -101,29 +80,8 @@ export const freshPgUsersSource: RawSource = async (concurrency) => {
   } finally {
     await setup.end();
   }
-  const pool = schemaPool(schema, concurrency);
-  return {
-    db: rawDbOnPool(pool),
-    serverCpu: backendCpu,
-    async release() {
-      await pool.end();
-      await dropSchema(schema);
-    },
-  };
+  return rawPoolSource(schema, concurrency, () => dropSchema(schema));
 };
 
 /** The users' tables on a new PGlite instance (in memory, or in a new temporary data directory). */
-export const freshPgliteUsersSource =
-  (where: PglitePlace): RawSource =>
-  async () => {
-    const dataDir = where === 'dir' ? await mkdtemp(join(tmpdir(), 'runledger-bench-')) : undefined;
-    const db = await PGlite.create(dataDir);
-    await db.exec(USERS_SCHEMA_SQL);
-    return {
-      db: rawDbOnPglite(db),
-      async release() {
-        await db.close();
-        if (dataDir) await rm(dataDir, { recursive: true, force: true });
-      },
-    };
-  };
+export const freshPgliteUsersSource = (where: PglitePlace): RawSource => freshPgliteRawSourceWith(where, (db) => db.exec(USERS_SCHEMA_SQL));
