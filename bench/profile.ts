@@ -1,6 +1,6 @@
 /**
- * `npx tsx bench/profile.ts [lifecycles]` — where a lifecycle's time goes (issue 16), on
- * PostgreSQL and PGlite (memory): the issue's lifecycle (startRun, one run.events([3]),
+ * `npx tsx bench/profile.ts [lifecycles]` — where a lifecycle's time goes, on
+ * PostgreSQL and PGlite (memory): the users' lifecycle (startRun, one run.events([3]),
  * complete), with group commit off and on, first one call at a time (per call: wall latency, client CPU, server CPU, round
  * trips), then with 16 concurrent lifecycles (per lifecycle: CPU, round trips, commits).
  *
@@ -51,7 +51,7 @@ const EVENTS = [1, 2, 3].map((s) => ({ type: 'progress', body: progressBody(s) }
 const n = Number(process.argv[2] ?? 400);
 const fmt = (v: number) => v.toFixed(2);
 
-// Each backend with group commit off (each call its own transaction, as before issue 16) and
+// Each backend with group commit off (each call its own transaction, as before group commit) and
 // on, alternated over two rounds so that drift in the machine's load hits both alike.
 const configs = (['postgres', 'pglite'] as const).flatMap((backend) =>
   [0, 1].flatMap((round) => (round ? [true, false] : [false, true]).map((batching) => ({ backend, batching }))),

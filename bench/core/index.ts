@@ -3,7 +3,7 @@
  * PostgreSQL and on PGlite (in memory and in a data directory).
  *   lifecycle/*  start, 3 events, complete with output — lifecycles per second
  *   append/*     run.events(batch) vs one multi-row INSERT — events per second
- *   users/*      the users' own hand-written runs/run_events tables, 1 tx per lifecycle (issue 16)
+ *   users/*      the users' own hand-written runs/run_events tables, 1 tx per lifecycle (what the library has to beat)
  *                vs startRun, one run.events([3]), complete — lifecycles per second
  */
 import { readFile } from 'node:fs/promises';

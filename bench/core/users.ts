@@ -1,11 +1,11 @@
 /**
- * The users' baseline (issue 16): the table a team writes before it adopts runledger —
+ * The users' baseline: the table a team writes before it adopts runledger —
  * `runs(id, job, subject, status, started_at, finished_at, params, output)` and
  * `run_events(run_id, seq, type, body, primary key (run_id, seq))` — and a lifecycle as ONE
  * transaction: insert the run, insert 3 events one by one, update the run to completed with
  * its output. No chain, no subject status, no change log, no validation: this is what
- * runledger has to beat, not what it stores. The library side is the call sequence the
- * issue names: `startRun`, one `run.events([3 events])`, `complete`.
+ * runledger has to beat, not what it stores. The library side is the call sequence those
+ * users make: `startRun`, one `run.events([3 events])`, `complete`.
  */
 import { v7 as uuidv7 } from 'uuid';
 
@@ -64,7 +64,7 @@ export function usersTableLifecycle(label: string, source: RawSource): Variant {
   };
 }
 
-/** The library as the issue measures it: startRun, one run.events() of the 3 events, complete. */
+/** The library as those users call it: startRun, one run.events() of the 3 events, complete. */
 export function libraryBatchedLifecycle(label: string, source: LedgerSource): Variant {
   const events = Array.from({ length: EVENTS_PER_LIFECYCLE }, (_, i) => ({ type: 'progress', body: progressBody(i + 1) }));
   return lifecycleVariant(label, source, (run) => run.events(events));

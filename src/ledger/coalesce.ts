@@ -1,5 +1,5 @@
 /**
- * Group commit for the ledger's hot writes (issue 16): startRun's insert, event appends and
+ * Group commit for the ledger's hot writes: startRun's insert, event appends and
  * status transitions. With many callers, the cost of a write on this kind of machine is its
  * commit and per-transaction overhead, not its rows. So while one write transaction is in
  * flight, writes that arrive queue, and the next transaction takes all of them.

@@ -92,7 +92,7 @@ describe('CLI errors and exit codes', { timeout: 240_000 }, () => {
     expect(JSON.parse(j.stderr)).toEqual({ error: { code: 'not_found', message: 'run no-such-run not found in namespace default' } });
   });
 
-  it('a missing, invalid or unreachable database URL is a clear configuration error (exit 2; seed 002)', async () => {
+  it('a missing, invalid or unreachable database URL is a clear configuration error (exit 2)', async () => {
     const empty = await runCli(['runs', 'ls'], { env: { DATABASE_URL: '' } });
     expect(empty.code).toBe(2);
     expect(empty.stderr).toBe(

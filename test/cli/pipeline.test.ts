@@ -38,7 +38,7 @@ describe('runledger CLI in shell pipelines', { timeout: 240_000 }, () => {
     expect(again.stdout).toContain(`applied: nothing (up to date)\ncurrent: ${names.at(-1)}`);
   });
 
-  it('start, event and complete from a bash pipeline; a finish without notes keeps them (seed 002)', async () => {
+  it('start, event and complete from a bash pipeline; a finish without notes keeps them', async () => {
     writeFileSync(join(tmp.dir, 'out.json'), '{"nouns":150}');
     const r = await runBash(
       `ID=$(runledger start --job pipeline --subject Genesis --notes "Initial extraction run" --lease-s 60)

@@ -1,5 +1,5 @@
 /**
- * Import guarantees (issue 4, seed 003) through `runImport` and `ledger.importRuns`, on
+ * Import guarantees through `runImport` and `ledger.importRuns`, on
  * both backends (and over HTTP with RUNLEDGER_TEST_VIA=http, where every chunk is one
  * POST /v1/imports): ids and times preserved, provenance recorded, idempotent re-runs,
  * the cutover guard, one transaction per chunk with live writers unblocked, the
@@ -117,7 +117,7 @@ describe(`import: what is stored (${mode})`, () => {
 });
 
 describe(`import: cutover (${mode})`, () => {
-  it('auto skips rows at or after the first live run of the same job and trigger (the dual-write window of seed 003)', async () => {
+  it('auto skips rows at or after the first live run of the same job and trigger (the dual-write window while a legacy writer and runledger both record)', async () => {
     const job = 'agent-compliance';
     // Imported rows never count as live: a first import sets no cutover.
     const early = await runImport(ledger, {

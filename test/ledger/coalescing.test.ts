@@ -1,5 +1,5 @@
 /**
- * Group commit (src/ledger/coalesce.ts, issue 16): concurrent writes share transactions,
+ * Group commit (src/ledger/coalesce.ts): concurrent writes share transactions,
  * and each is still answered exactly as if it had been made alone.
  *
  * To make a batch deterministic, a "gate" holds the first write: a transaction that locks

@@ -1,5 +1,5 @@
 /**
- * External ids (seed 004): write-once per key — the same value again is a no-op, another
+ * External ids: write-once per key — the same value again is a no-op, another
  * value is `key_conflict` and nothing of that call is stored; every new id is a
  * `run.external_id` event; runs are searchable by id and by a missing key.
  * update(): tags merge (last write wins per key), notes, compare-and-set on version.
