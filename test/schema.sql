@@ -13,7 +13,7 @@ table changes
   run_id text
   job text not null
   subject text
-  data jsonb not null
+  data json not null
 
 table checkpoints
   namespace text not null
@@ -21,8 +21,8 @@ table checkpoints
   name text not null
   kind text
   ref text
-  metadata jsonb not null
-  data jsonb
+  metadata json not null
+  data json
   content_hash text not null
   seq integer not null
   created_at timestamp with time zone not null
@@ -36,7 +36,7 @@ table events
   level text
   at timestamp with time zone not null
   recorded_at timestamp with time zone not null
-  body jsonb not null
+  body json not null
   hash text not null
 
 table expectations
@@ -101,14 +101,14 @@ table runs with (fillfactor=70)
   parent_id text
   status text not null
   attempt integer not null default 1
-  external_ids jsonb not null default '{}'::jsonb
-  params jsonb not null default '{}'::jsonb
-  tags jsonb not null default '{}'::jsonb
+  external_ids json not null default '{}'::json
+  params json not null default '{}'::json
+  tags json not null default '{}'::json
   notes text
-  output jsonb
-  statistics jsonb
-  error jsonb
-  progress jsonb
+  output json
+  statistics json
+  error json
+  progress json
   created_at timestamp with time zone not null
   started_at timestamp with time zone
   finished_at timestamp with time zone
@@ -252,7 +252,7 @@ CREATE UNIQUE INDEX runledger_migrations_pkey ON runledger_migrations USING btre
 CREATE INDEX runs_actor_idx ON runs USING btree (namespace, actor, created_at DESC, id DESC) WHERE (actor IS NOT NULL)
 CREATE INDEX runs_created_idx ON runs USING btree (namespace, created_at DESC, id DESC)
 CREATE UNIQUE INDEX runs_exclusive_idx ON runs USING btree (namespace, job, COALESCE(subject, ''::text)) WHERE (exclusive AND (status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text])))
-CREATE INDEX runs_external_ids_idx ON runs USING gin (external_ids jsonb_path_ops)
+CREATE INDEX runs_external_ids_idx ON runs USING gin (((external_ids)::jsonb) jsonb_path_ops)
 CREATE INDEX runs_job_idx ON runs USING btree (namespace, job, created_at DESC, id DESC) INCLUDE (status, subject, trigger, actor)
 CREATE INDEX runs_live_idx ON runs USING btree (namespace, status) WHERE (status = ANY (ARRAY['submitted'::text, 'running'::text, 'retrying'::text]))
 CREATE INDEX runs_live_start_idx ON runs USING btree (namespace, job, trigger, started_at) WHERE (source IS NULL)
@@ -261,7 +261,7 @@ CREATE UNIQUE INDEX runs_pkey ON runs USING btree (namespace, id)
 CREATE UNIQUE INDEX runs_source_idx ON runs USING btree (namespace, source, source_id) WHERE (source IS NOT NULL)
 CREATE INDEX runs_status_idx ON runs USING btree (namespace, status, created_at DESC, id DESC) INCLUDE (job, subject, trigger, actor)
 CREATE INDEX runs_subject_idx ON runs USING btree (namespace, subject, created_at DESC, id DESC) INCLUDE (job, status, trigger) WHERE (subject IS NOT NULL)
-CREATE INDEX runs_tags_idx ON runs USING gin (tags jsonb_path_ops)
+CREATE INDEX runs_tags_idx ON runs USING gin (((tags)::jsonb) jsonb_path_ops)
 CREATE INDEX runs_trigger_idx ON runs USING btree (namespace, trigger, created_at DESC, id DESC) WHERE (trigger IS NOT NULL)
 CREATE INDEX subject_status_due_idx ON subject_status USING btree (namespace, next_due_at) WHERE (next_due_at IS NOT NULL)
 CREATE INDEX subject_status_list_idx ON subject_status USING btree (namespace, job, subject)

@@ -49,7 +49,7 @@ export async function writeCheckpoint(ctx: LedgerContext, id: string, raw: Check
       );
       const inserted = await tx.query<CheckpointRow>(
         `insert into checkpoints (namespace, run_id, name, kind, ref, metadata, data, content_hash, seq, created_at)
-         values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10) returning ${COLUMNS}`,
+         values ($1, $2, $3, $4, $5, $6::json, $7::json, $8, $9, $10) returning ${COLUMNS}`,
         [
           ctx.namespace,
           id,

@@ -17,7 +17,7 @@ const insertRunSql = prepared(`
 with ins as (
   insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
                     created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
-  select $1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13::timestamptz, $14::timestamptz, $15::int,
+  select $1, $2, $3, $4, $5, $6, $7, $8, $9::json, $10::json, $11::json, $12, $13::timestamptz, $14::timestamptz, $15::int,
          $16::timestamptz, $17::int, $18, $20::boolean
    -- A pruned run's id is never reused (idempotency never expires): no insert, and the
    -- look-up below answers \`pruned\` with the tombstone.
@@ -26,8 +26,8 @@ with ins as (
   returning ${RUN_COLUMNS}
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
-  select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
-    from ins, jsonb_array_elements($19::jsonb) e
+  select ins.namespace, ins.id, e.seq, e.type, ins.created_at, ins.created_at, e.body, e.hash
+    from ins, json_to_recordset($19::json) as e(seq int, type text, body json, hash text)
 ), started as (select namespace, job, subject, started_at from ins where started_at is not null
 ), due as (${touchScheduleFrom('started', 'u.started_at')}
 ), job_due as (${touchJobScheduleFrom('started', 'u.started_at')}
@@ -43,10 +43,10 @@ select ${RUN_COLUMNS} from ins`);
  */
 const insertRunsSql = prepared(`
 with v as (
-  select * from jsonb_to_recordset($1::jsonb)
+  select * from json_to_recordset($1::json)
     as v(namespace text, id text, job text, subject text, trigger text, actor text, parent_id text, status text,
-         external_ids jsonb, params jsonb, tags jsonb, notes text, created_at timestamptz, started_at timestamptz,
-         lease_s int, deadline_at timestamptz, last_seq int, last_hash text, exclusive boolean, events jsonb)
+         external_ids json, params json, tags json, notes text, created_at timestamptz, started_at timestamptz,
+         lease_s int, deadline_at timestamptz, last_seq int, last_hash text, exclusive boolean, events json)
 ), ins as (
   insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes,
                     created_at, started_at, lease_s, deadline_at, last_seq, last_hash, exclusive)
@@ -60,8 +60,8 @@ with v as (
   returning ${RUN_COLUMNS}
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
-  select ins.namespace, ins.id, (e->>'seq')::int, e->>'type', ins.created_at, ins.created_at, e->'body', e->>'hash'
-    from ins join v on v.namespace = ins.namespace and v.id = ins.id, jsonb_array_elements(v.events) e
+  select ins.namespace, ins.id, e.seq, e.type, ins.created_at, ins.created_at, e.body, e.hash
+    from ins join v on v.namespace = ins.namespace and v.id = ins.id, json_to_recordset(v.events) as e(seq int, type text, body json, hash text)
 ), started as (
   select namespace, job, subject, max(started_at) as started_at from ins where started_at is not null group by 1, 2, 3
 ), started_jobs as (

@@ -10,7 +10,7 @@ import { RUN_COLUMNS, type RunRow } from './rows.js';
 import { RENEWABLE_SQL } from './sql/fragments.js';
 
 const heartbeatSql = prepared(`
-update runs set heartbeat_at = $3, suspect = false, progress = coalesce($4::jsonb, progress)
+update runs set heartbeat_at = $3, suspect = false, progress = coalesce($4::json, progress)
  where namespace = $1 and id = $2 and status in ${RENEWABLE_SQL}
 returning ${RUN_COLUMNS}`);
 

@@ -96,12 +96,12 @@ export async function listRuns(ctx: LedgerContext, raw: ListRunsFilter = {}): Pr
   if (f.parentId !== undefined) add((p) => `parent_id = ${p}`, f.parentId);
   if (f.externalId !== undefined) {
     const [k, v] = splitKeyValue(f.externalId);
-    add((p) => `external_ids @> ${p}::jsonb`, JSON.stringify({ [k]: v }));
+    add((p) => `external_ids::jsonb @> ${p}::jsonb`, JSON.stringify({ [k]: v }));
   }
-  if (f.missingExternalId !== undefined) add((p) => `not jsonb_exists(external_ids, ${p})`, f.missingExternalId);
+  if (f.missingExternalId !== undefined) add((p) => `not jsonb_exists(external_ids::jsonb, ${p})`, f.missingExternalId);
   if (f.tag !== undefined) {
     const [k, v] = splitKeyValue(f.tag);
-    add((p) => `tags @> ${p}::jsonb`, JSON.stringify({ [k]: v }));
+    add((p) => `tags::jsonb @> ${p}::jsonb`, JSON.stringify({ [k]: v }));
   }
   if (f.createdAfter !== undefined) add((p) => `created_at > ${p}::timestamptz`, f.createdAfter);
   if (f.createdBefore !== undefined) add((p) => `created_at < ${p}::timestamptz`, f.createdBefore);

@@ -34,7 +34,7 @@ export async function reap(ctx: LedgerContext): Promise<ReapResult> {
             and ${leasePassed('$1', 1)}
          returning ${RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2')}
        ), chg as (${insertChangesFrom(`(select namespace, 'run.suspect' as type, $1::timestamptz as at, id as run_id, job, subject,
-                                              jsonb_build_object('run', ${runChangeJson('s')}) as data from s) c`)})
+                                              json_build_object('run', ${runChangeJson('s')}) as data from s) c`)})
        select namespace, id, last_seq from s`,
       [now],
     );

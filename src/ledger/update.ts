@@ -41,11 +41,15 @@ export async function updateRun(ctx: LedgerContext, id: string, raw: UpdateRunIn
         body: { key, value },
       }));
       await insertChained(tx, row, events, now);
+      // Merged here, under the row lock, not with jsonb's ||, which would sort the keys: a tag
+      // keeps its place when its value changes, new tags and ids follow in the order sent.
+      const tags = { ...row.tags, ...input.tags };
+      const externalIds = { ...row.external_ids, ...newIds };
       const { rows } = await tx.query<RunRow>(
-        `update runs set tags = tags || $3::jsonb, notes = coalesce($4, notes), external_ids = external_ids || $5::jsonb,
+        `update runs set tags = $3::json, notes = coalesce($4, notes), external_ids = $5::json,
                 version = version + 1, last_seq = $6, last_hash = $7
           where namespace = $1 and id = $2 returning ${RUN_COLUMNS}`,
-        [ctx.namespace, id, JSON.stringify(input.tags ?? {}), input.notes ?? null, JSON.stringify(newIds), row.last_seq, row.last_hash],
+        [ctx.namespace, id, JSON.stringify(tags), input.notes ?? null, JSON.stringify(externalIds), row.last_seq, row.last_hash],
       );
       return { row: rows[0], changed: true };
     }),

@@ -23,6 +23,6 @@ with upd as (
   returning r.namespace, r.id, r.last_seq, r.last_hash
 ), ins as (
   insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
-  select namespace, id, last_seq, null, $6::text, $7::text, $8::timestamptz, $5::timestamptz, $9::jsonb, last_hash from upd
+  select namespace, id, last_seq, null, $6::text, $7::text, $8::timestamptz, $5::timestamptz, $9::json, last_hash from upd
 )
 select last_seq from upd`);

@@ -6,17 +6,23 @@
 import { prepared } from '../../store/database.js';
 import { RENEWABLE_SQL } from './fragments.js';
 
+/**
+ * The columns of an event row in a JSON array of rows. json, not jsonb: the body's text is
+ * inserted as sent, keys in their order (migration 0009), and the array is parsed once.
+ */
+const EVENT_FIELDS = 'seq int, key text, type text, level text, at timestamptz, body json, hash text';
+
 export const batchAppendEventsSql = prepared(`
 insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
-select $1, $2, (e->>'seq')::int, e->>'key', e->>'type', e->>'level', (e->>'at')::timestamptz, $3::timestamptz, e->'body', e->>'hash'
-  from jsonb_array_elements($4::jsonb) e`);
+select $1, $2, e.seq, e.key, e.type, e.level, e.at, $3::timestamptz, e.body, e.hash
+  from json_to_recordset($4::json) as e(${EVENT_FIELDS})`);
 
 /** The same insert and, in the same statement, the run's new chain head ($5 last_seq, $6 last_hash); any event renews the lease. */
 export const batchAppendEventsAndAdvanceSql = prepared(`
 with ins as (
   insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
-  select $1, $2, (e->>'seq')::int, e->>'key', e->>'type', e->>'level', (e->>'at')::timestamptz, $3::timestamptz, e->'body', e->>'hash'
-    from jsonb_array_elements($4::jsonb) e
+  select $1, $2, e.seq, e.key, e.type, e.level, e.at, $3::timestamptz, e.body, e.hash
+    from json_to_recordset($4::json) as e(${EVENT_FIELDS})
 )
 update runs set last_seq = $5, last_hash = $6,
        heartbeat_at = case when status in ${RENEWABLE_SQL} then $3::timestamptz else heartbeat_at end, suspect = false
@@ -42,9 +48,8 @@ select namespace, run_id, key, seq, type, level, body from events
 export const insertEventsAndAdvanceManySql = prepared(`
 with ins as (
   insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
-  select e->>'namespace', e->>'run_id', (e->>'seq')::int, e->>'key', e->>'type', e->>'level', (e->>'at')::timestamptz,
-         (e->>'recorded_at')::timestamptz, e->'body', e->>'hash'
-    from jsonb_array_elements($1::jsonb) e
+  select e.namespace, e.run_id, e.seq, e.key, e.type, e.level, e.at, e.recorded_at, e.body, e.hash
+    from json_to_recordset($1::json) as e(namespace text, run_id text, recorded_at timestamptz, ${EVENT_FIELDS})
 )
 update runs r set last_seq = h.last_seq, last_hash = h.last_hash,
        heartbeat_at = case when r.status in ${RENEWABLE_SQL} then h.recorded_at else r.heartbeat_at end, suspect = false

@@ -21,7 +21,7 @@ export const insertChangesFrom = (source: string) => `
 export const isoSql = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** The run as a change reports it (`data.run` of run.finished and run.suspect); `r` is a runs row. */
-export const runChangeJson = (r: string) => `jsonb_build_object(
+export const runChangeJson = (r: string) => `json_build_object(
   'id', ${r}.id, 'job', ${r}.job, 'subject', ${r}.subject, 'trigger', ${r}.trigger, 'actor', ${r}.actor,
   'parentId', ${r}.parent_id, 'status', ${r}.status, 'attempt', ${r}.attempt,
   'createdAt', ${isoSql(`${r}.created_at`)}, 'startedAt', ${isoSql(`${r}.started_at`)},
@@ -41,7 +41,7 @@ export interface NewChange {
 /** Appends one change from code; call it on the transaction that makes the change. */
 export async function appendChange(q: Queryable, change: NewChange): Promise<void> {
   await q.query(
-    `insert into changes (namespace, type, at, run_id, job, subject, data) values ($1, $2, coalesce($3::timestamptz, now()), $4, $5, $6, $7::jsonb)`,
+    `insert into changes (namespace, type, at, run_id, job, subject, data) values ($1, $2, coalesce($3::timestamptz, now()), $4, $5, $6, $7::json)`,
     [
       change.namespace,
       change.type,

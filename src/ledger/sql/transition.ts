@@ -93,11 +93,11 @@ function transitionSql(kind: TransitionKind): PreparedSql {
   // The subject row also comes back when only its health changed (a late run): run_id tells.
   const changeLog = `, chg as (${insertChangesFrom(`(
     select namespace, 'run.finished' as type, $5::timestamptz as at, id as run_id, job, subject,
-           jsonb_build_object('run', ${runChangeJson('upd')}) as data
+           json_build_object('run', ${runChangeJson('upd')}) as data
       from upd
     union all
     select namespace, 'subject.changed', $5::timestamptz, run_id, job, subject,
-           jsonb_build_object('job', job, 'subject', subject, 'previousStatus', previous_status, 'status', status, 'runId', run_id)
+           json_build_object('job', job, 'subject', subject, 'previousStatus', previous_status, 'status', status, 'runId', run_id)
       from subject where run_id = $2 and previous_status is distinct from status
   ) c`)})`;
   // The finished run is counted in the rollups stats() reads, last (sql/rollups.ts: lock order).
@@ -107,7 +107,7 @@ function transitionSql(kind: TransitionKind): PreparedSql {
   // Every kind takes the same parameters; the "p" row types the ones a kind does not use.
   sql = prepared(`
 with p as (
-  select $9::jsonb as output, $10::jsonb as statistics, $11::text as notes, $12::jsonb as error, $13::timestamptz as renewed
+  select $9::json as output, $10::json as statistics, $11::text as notes, $12::json as error, $13::timestamptz as renewed
 ), upd as (
   update runs r set status = $3, ${SET_BY_KIND[kind]('$5')},
          version = r.version + 1,
@@ -118,7 +118,7 @@ with p as (
   returning ${RUN_COLUMNS.replace(/(^|,)\s*(\w+)/g, '$1 r.$2')}
 ), ev as (
   insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
-  select namespace, id, last_seq, 'run.status', $5, $5, $8::jsonb, last_hash from upd
+  select namespace, id, last_seq, 'run.status', $5, $5, $8::json, last_hash from upd
 )${terminal ? `, subject as (${upsertSubjectStatusFrom('upd', 'namespace, job, subject, run_id, status, previous_status')})${changeLog}${rollup}` : ''}${
     kind === 'start'
       ? `, due as (${touchScheduleFrom('upd', '$5::timestamptz')}), job_due as (${touchJobScheduleFrom('upd', '$5::timestamptz')})`
@@ -135,7 +135,7 @@ export type CombinableKind = (typeof COMBINABLE_KINDS)[number];
 
 /**
  * One transition's part in a combined statement (the row of `$3`). Output, statistics and
- * error are JSON texts, as in the single statement: a JSON null stays a jsonb null, an
+ * error are JSON texts, as in the single statement: a JSON null stays a JSON null, an
  * absent value is SQL null.
  */
 export interface TransitionRow {
@@ -168,20 +168,20 @@ export function transitionManySql(kind: CombinableKind): PreparedSql {
   const changeLog = `, chg as (${insertChangesFrom(`(
     select namespace, type, at, run_id, job, subject, data from (
       select namespace, 'run.finished' as type, p_at as at, id as run_id, job, subject,
-             jsonb_build_object('run', ${runChangeJson('upd')}) as data, 1 as ord
+             json_build_object('run', ${runChangeJson('upd')}) as data, 1 as ord
         from upd
       union all
       select s.namespace, 'subject.changed', u.p_at, s.run_id, s.job, s.subject,
-             jsonb_build_object('job', s.job, 'subject', s.subject, 'previousStatus', s.previous_status, 'status', s.status, 'runId', s.run_id), 2
+             json_build_object('job', s.job, 'subject', s.subject, 'previousStatus', s.previous_status, 'status', s.status, 'runId', s.run_id), 2
         from subject s join upd u on u.namespace = s.namespace and u.id = s.run_id
        where s.previous_status is distinct from s.status
     ) x order by run_id, ord
   ) c`)})`;
   sql = prepared(`
 with p as (
-  select namespace, id, at, head, tail, body, output::jsonb as output, statistics::jsonb as statistics, notes, error::jsonb as error
-    from jsonb_to_recordset($3::jsonb)
-      as p(namespace text, id text, at timestamptz, head text, tail text, body jsonb, output text, statistics text, notes text, error text)
+  select namespace, id, at, head, tail, body, output::json as output, statistics::json as statistics, notes, error::json as error
+    from json_to_recordset($3::json)
+      as p(namespace text, id text, at timestamptz, head text, tail text, body json, output text, statistics text, notes text, error text)
 ), pick as (
   select distinct on (r.namespace, r.job, coalesce(r.subject, r.id)) p.*
     from p join runs r on r.namespace = p.namespace and r.id = p.id
