@@ -56,8 +56,8 @@ export function insertImportedRuns(a: { namespace: string; source: string; runs:
                          created_at, started_at, finished_at, last_seq, last_hash, source, source_id)
        select $1, r.id, r.job, r.subject, r.trigger, r.actor, r.parent_id, r.status, r.external_ids, r.params, r.tags, r.notes,
               r.output, r.statistics, r.error, r.created_at, r.started_at, r.finished_at, r.last_seq, r.last_hash, $2, r.source_id
-         from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
-                     $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[],
+         from unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::json[], $11::json[], $12::json[],
+                     $13::text[], $14::json[], $15::json[], $16::json[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[],
                      $20::int[], $21::text[], $22::text[])
            as r(id, job, subject, trigger, actor, parent_id, status, external_ids, params, tags, notes, output, statistics, error,
                 created_at, started_at, finished_at, last_seq, last_hash, source_id)
@@ -108,7 +108,7 @@ export function insertImportedEvents(a: { namespace: string; recordedAt: string;
   return {
     text: `insert into events (namespace, run_id, seq, type, level, at, recorded_at, body, hash)
          select $1, e.run_id, e.seq, e.type, e.level, e.at, $2::timestamptz, e.body, e.hash
-           from unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::jsonb[], $9::text[])
+           from unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::timestamptz[], $8::json[], $9::text[])
              as e(run_id, seq, type, level, at, body, hash)`,
     values: [
       a.namespace,
@@ -134,8 +134,8 @@ export function insertRestoredRuns(a: { namespace: string; runs: ExportedRun['ru
     text: `insert into runs (namespace, id, job, subject, trigger, actor, parent_id, status, attempt, external_ids, params, tags, notes, output,
                          statistics, error, progress, created_at, started_at, finished_at, heartbeat_at, lease_s, deadline_at, suspect,
                          version, last_seq, last_hash, source, source_id, exclusive)
-       select $1, r.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::jsonb[],
-                                  $11::jsonb[], $12::jsonb[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::jsonb[],
+       select $1, r.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::json[],
+                                  $11::json[], $12::json[], $13::text[], $14::json[], $15::json[], $16::json[], $17::json[],
                                   $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::timestamptz[], $22::int[],
                                   $23::timestamptz[], $24::boolean[], $25::int[], $26::int[], $27::text[], $28::text[], $29::text[], $30::boolean[]) as r`,
     values: [
@@ -181,7 +181,7 @@ export function insertRestoredEvents(a: { namespace: string; events: RestoredEve
   return {
     text: `insert into events (namespace, run_id, seq, key, type, level, at, recorded_at, body, hash)
          select $1, e.* from unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-                                    $9::jsonb[], $10::text[]) as e`,
+                                    $9::json[], $10::text[]) as e`,
     values: [
       a.namespace,
       part.map((e) => e.runId),
@@ -204,7 +204,7 @@ export function insertRestoredCheckpoints(a: { namespace: string; checkpoints: R
   const cps = a.checkpoints;
   return {
     text: `insert into checkpoints (namespace, run_id, name, kind, ref, metadata, data, content_hash, seq, created_at)
-         select $1, c.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::int[],
+         select $1, c.* from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::json[], $7::json[], $8::text[], $9::int[],
                                     $10::timestamptz[]) as c`,
     values: [
       a.namespace,
