@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type OpenedLedger, openLedger } from '../../src/index.js';
+import { migrate, MIGRATIONS } from '../../src/store/migrate.js';
 import { dropSchemas, freshSchema, onPostgres, PG_URL, rejectsWith } from '../helpers.js';
+import { dumpSchema } from '../schema/dump.js';
 
 let dir: string | undefined;
 let schema = '';
@@ -89,6 +91,115 @@ describe('migrations', () => {
     await l.database.query(`update runledger_migrations set name = $1 where name = '0001_renamed_elsewhere.sql'`, [first]);
     await l.close();
     await withLedger(async (l2) => expect((await applied(l2)).map((m) => m.name)).toEqual(known));
+  });
+
+  it('a ledger with data at 0008 (jsonb) migrates to 0009 (json): values read back equal, verify stays clean, filters work, new writes keep their order', async () => {
+    const s = onPostgres ? freshSchema() : '';
+    const d = onPostgres ? '' : await mkdtemp(join(tmpdir(), 'runledger-migrate-0009-'));
+    const openAt = (migrateOnOpen: boolean) =>
+      onPostgres
+        ? openLedger({ url: PG_URL, schema: s, poolSize: 2, migrate: migrateOnOpen })
+        : openLedger({ dataDir: d, migrate: migrateOnOpen });
+    const shaped = { zeta: 1, alpha: { omega: [{ yy: 1, b: 2 }], beta: null }, a: 'x' };
+    // jsonb's order (shorter keys first, then bytewise): what rows written before 0009 hold.
+    const sorted = { a: 'x', zeta: 1, alpha: { beta: null, omega: [{ b: 2, yy: 1 }] } };
+    try {
+      // The code writes only the current schema: write with it, then turn the store back into
+      // exactly what 0008 made (checked against a fresh 0008 store), data converted to jsonb.
+      const old = await openAt(true);
+      try {
+        const run = await old.startRun({
+          id: 'before',
+          job: 'm9',
+          subject: 's',
+          params: shaped,
+          tags: { zone: 'z', app: 'a' },
+          externalIds: { ticket: 'T-1' },
+        });
+        await run.heartbeat(shaped);
+        await run.event('log', shaped);
+        await run.checkpoint({ name: 'cp', metadata: shaped, data: [shaped] });
+        await run.complete({ output: shaped, statistics: { rows: 3, bytes: 4 } });
+        await old.startRun({ id: 'before-failed', job: 'm9' }).then((r) => r.fail({ error: { message: 'no', details: shaped } }));
+        await old.database.exec(`
+          drop index runs_external_ids_idx;
+          drop index runs_tags_idx;
+          alter table runs
+            alter column external_ids drop default, alter column params drop default, alter column tags drop default,
+            alter column external_ids type jsonb using external_ids::jsonb, alter column params type jsonb using params::jsonb,
+            alter column tags type jsonb using tags::jsonb, alter column output type jsonb using output::jsonb,
+            alter column statistics type jsonb using statistics::jsonb, alter column error type jsonb using error::jsonb,
+            alter column progress type jsonb using progress::jsonb,
+            alter column external_ids set default '{}', alter column params set default '{}', alter column tags set default '{}';
+          create index runs_external_ids_idx on runs using gin (external_ids jsonb_path_ops);
+          create index runs_tags_idx on runs using gin (tags jsonb_path_ops);
+          alter table events alter column body type jsonb using body::jsonb;
+          alter table checkpoints alter column metadata type jsonb using metadata::jsonb, alter column data type jsonb using data::jsonb;
+          alter table changes alter column data type jsonb using data::jsonb;
+          delete from runledger_migrations where id = 9;`);
+        const at0008 = onPostgres
+          ? await openLedger({ url: PG_URL, schema: freshSchema(), poolSize: 1, migrate: false })
+          : await openLedger({ dataDir: 'memory://', migrate: false });
+        try {
+          await migrate(
+            at0008.database,
+            MIGRATIONS.filter((m) => m.id < 9),
+          );
+          expect(await dumpSchema(old.database)).toBe(await dumpSchema(at0008.database));
+        } finally {
+          await at0008.close();
+        }
+        expect(JSON.stringify((await old.getRun('before')).params)).toBe(JSON.stringify(sorted));
+      } finally {
+        await old.close();
+      }
+
+      const l = await openAt(true);
+      try {
+        const types = await l.database.query<{ c: string; t: string }>(
+          `select table_name || '.' || column_name as c, data_type as t from information_schema.columns
+            where table_schema = current_schema() and data_type in ('json', 'jsonb') order by 1`,
+        );
+        expect(types.rows).toEqual(
+          [
+            'changes.data',
+            'checkpoints.data',
+            'checkpoints.metadata',
+            'events.body',
+            'runs.error',
+            'runs.external_ids',
+            'runs.output',
+            'runs.params',
+            'runs.progress',
+            'runs.statistics',
+            'runs.tags',
+          ].map((c) => ({ c, t: 'json' })),
+        );
+        // Old rows: equal values, in the order jsonb gave them (the order sent was not kept before 0009).
+        const before = await l.getRun('before');
+        expect(before.params).toEqual(shaped);
+        expect(JSON.stringify(before.params)).toBe(JSON.stringify(sorted));
+        expect(before.output).toEqual(shaped);
+        expect(before.progress).toEqual(shaped);
+        expect((await l.run('before').listEvents()).events.find((e) => e.type === 'log')!.body).toEqual(shaped);
+        expect((await l.run('before').getCheckpoint('cp')).data).toEqual([shaped]);
+        expect((await l.getRun('before-failed')).error).toEqual({ message: 'no', details: shaped });
+        expect(await l.verify()).toMatchObject({ ok: true });
+        expect((await l.listRuns({ tag: 'app:a' })).runs.map((r) => r.id)).toEqual(['before']);
+        expect((await l.listRuns({ externalId: 'ticket:T-1' })).runs.map((r) => r.id)).toEqual(['before']);
+        // Writes after the migration keep their order, next to the old rows.
+        const after = await l.startRun({ id: 'after', job: 'm9', params: shaped, tags: { zone: 'z', app: 'a' } });
+        await after.event('log', shaped);
+        expect(JSON.stringify((await l.getRun('after')).params)).toBe(JSON.stringify(shaped));
+        expect(JSON.stringify((await after.listEvents()).events.find((e) => e.type === 'log')!.body)).toBe(JSON.stringify(shaped));
+        expect((await l.listRuns({ tag: 'app:a' })).runs.map((r) => r.id)).toEqual(['after', 'before']);
+        expect(await l.verify()).toMatchObject({ ok: true });
+      } finally {
+        await l.close();
+      }
+    } finally {
+      if (d) await rm(d, { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!onPostgres)(
