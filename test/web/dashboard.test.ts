@@ -320,6 +320,28 @@ describe.skipIf(!hasChromium)('dashboard in chromium', () => {
     await shot(page, 'run-detail');
   });
 
+  it('shows JSON in the key order it was sent: event body, params, tags, output and statistics', async () => {
+    // Orders neither sorted nor jsonb's (shorter keys first), nested in objects and arrays.
+    const body = { zeta: 'z', alpha: { omega: [{ yy: 1, b: 2 }], beta: null }, mid: 3, a: 'short' };
+    const run = await ledger.startRun({ job: 'key-order', params: { zone: 'z', app: 'a', b: 1 }, tags: { zone: 'z', app: 'a' } });
+    await run.event('ordered.body', body);
+    await run.complete({ output: { second: 2, first: 1 }, statistics: { tokensOut: 5, in: 3 } });
+    await go(`#/runs/${run.id}`);
+    const event = page.locator('.events .event', { hasText: 'ordered.body' });
+    await event.waitFor();
+    expect(await event.locator('.ebody > details > summary').innerText()).toBe(JSON.stringify(body));
+    await event.locator('.ebody > details > summary').click();
+    await event.locator('.ebody > details[open]').waitFor();
+    const keys = async (scope: ReturnType<Page['locator']>) =>
+      (await scope.locator('.j-key').allTextContents()).map((k) => k.replace(/: $/, ''));
+    // Depth first, array elements by index.
+    expect(await keys(event.locator('.ebody'))).toEqual(['zeta', 'alpha', 'omega', '0', 'yy', 'b', 'beta', 'mid', 'a']);
+    expect(await keys(page.locator('section[aria-labelledby="params-title"]'))).toEqual(['zone', 'app', 'b']);
+    expect(await keys(page.locator('section[aria-labelledby="out-title"]'))).toEqual(['second', 'first']);
+    expect(await keys(page.locator('section[aria-labelledby="stats-title"]'))).toEqual(['tokensOut', 'in']);
+    expect(await page.getByLabel('Tags').locator('dt').allTextContents()).toEqual(['zone', 'app']);
+  });
+
   it('opens an event body into its tree', async () => {
     await go(`#/runs/${demo.runIds.agentMdCompleted}`);
     const event = page.locator('.events .event', { hasText: 'repo.cloned' });
