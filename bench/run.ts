@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { core } from './core/index.js';
 import { http } from './http/index.js';
 import { imports } from './import/index.js';
+import { jsonOrder } from './json-order.js';
 import type { Settings } from './lib/harness.js';
 import type { BenchModule, ModuleResult } from './lib/module.js';
 import { dropSchemas } from './lib/postgres.js';
@@ -29,7 +30,7 @@ import { scale } from './scale.js';
 import { soak } from './soak.js';
 
 // One module per family of measurements (bench/<name>/index.ts), selected by name.
-const MODULES: BenchModule[] = [core, http, imports, soak, scale, retention];
+const MODULES: BenchModule[] = [core, http, imports, soak, scale, retention, jsonOrder];
 
 function positiveNumber(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
