@@ -250,4 +250,37 @@ describe('runledger CLI in shell pipelines', { timeout: 240_000 }, () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toBe('error: give a run id, or --all to verify every run\n');
   });
+  it('keeps JSON in the key order sent: runs show --json, and after export and import into another store', async () => {
+    const params = '{"zeta":1,"alpha":{"omega":[{"yy":1,"b":2}],"beta":null},"a":"x"}';
+    const body = '{"zz":true,"mid":[{"q":1,"aa":2}],"b":"y"}';
+    const output = '{"second":2,"first":{"z":0,"a":1}}';
+    const r = await runBash(
+      `ID=$(runledger start --job key-order --params '${params}')
+       echo "$ID"
+       runledger event "$ID" ordered --body '${body}' >/dev/null
+       runledger complete "$ID" --output '${output}' --statistics '${output}'`,
+      store.args,
+      { cwd: tmp.dir },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.stdout.trim().split('\n')[0];
+    const check = (shown: { run: Run; events: LedgerEvent[] }) => {
+      expect(JSON.stringify(shown.run.params)).toBe(params);
+      expect(JSON.stringify(shown.run.output)).toBe(output);
+      expect(JSON.stringify(shown.run.statistics)).toBe(output);
+      expect(JSON.stringify(shown.events.find((e) => e.type === 'ordered')!.body)).toBe(body);
+    };
+    check(json((await cli('runs', 'show', id, '--json')).stdout));
+    const file = join(tmp.dir, 'key-order.ndjson');
+    const exported = await cli('export', '--out', file);
+    expect(exported.code, exported.stderr).toBe(0);
+    const other = cliStore();
+    try {
+      const imported = await runCli([...other.args, 'import', file]);
+      expect(imported.code, imported.stderr).toBe(0);
+      check(json((await runCli([...other.args, 'runs', 'show', id, '--json'])).stdout));
+    } finally {
+      other.cleanup();
+    }
+  });
 });

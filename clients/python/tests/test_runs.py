@@ -171,6 +171,24 @@ def test_checkpoints_are_immutable_and_read_back_whole(client: Client) -> None:
     assert client.verify(run.id)["ok"] is True
 
 
+def test_json_reads_back_in_the_key_order_sent(client: Client) -> None:
+    # Neither sorted nor jsonb's order (shorter keys first), nested in objects and arrays.
+    shaped = {"zeta": 1, "alpha": {"omega": [{"yy": 1, "b": 2}], "beta": None}, "mid": [], "a": "x"}
+    run = client.start_run("key-order", params=shaped, tags={"zone": "z", "app": "a"})
+    run.event("ordered", shaped)
+    run.checkpoint("cp", shaped, data=shaped)
+    run.complete(shaped, statistics=shaped)
+    back = client.get_run(run.id)
+    for field in ("params", "output", "statistics"):
+        assert json.dumps(back[field]) == json.dumps(shaped), field
+    assert list(back["tags"]) == ["zone", "app"]
+    body = next(e["body"] for e in run.list_events()["events"] if e["type"] == "ordered")
+    assert json.dumps(body) == json.dumps(shaped)
+    cp = run.get_checkpoint("cp")
+    assert json.dumps(cp["metadata"]) == json.dumps(shaped)
+    assert json.dumps(cp["data"]) == json.dumps(shaped)
+
+
 def test_a_finish_without_notes_keeps_the_notes(client: Client) -> None:
     kept = client.start_run("extract", "Genesis", notes="Initial extraction run")
     assert kept.complete({"nouns": 150})["notes"] == "Initial extraction run"
