@@ -2,11 +2,12 @@
  * `jsonorder`: the cost of migration 0009 (user JSON from jsonb to json, so that keys read back
  * in the order sent) on a big ledger, on PostgreSQL in a database of its own (dropped at the end).
  * Builds a ledger at migration 0008 by SQL — N runs with a tag, an external id and params, 10
- * events each, a checkpoint every 10th run — then, side by side on the same rows:
+ * events each, a checkpoint every 10th run — and a copy of it in a second schema, migrates the
+ * copy to 0009, and measures, side by side on the same rows:
  *
  * - the reads that query inside the values (the tag and external id filters of a runs page,
  *   `tags @> …` on jsonb before, `tags::jsonb @> …` on the expression index after) and an
- *   events page, as p50/p95 of interleaved repeats, with the plans of the tag filters;
+ *   events page, as p50/p95 of repeats interleaved between the two, with the plans;
  * - how long the migration takes (it rewrites runs, events, checkpoints and changes);
  * - the table sizes before and after.
  *
@@ -79,63 +80,83 @@ const readsFor = (cast: string) => [
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 
-async function measure(db: pg.Client, cast: string) {
-  const reads = readsFor(cast);
-  const samples = new Map<string, number[]>(reads.map((r) => [r.name, []]));
-  for (const r of reads) await db.query(r.sql); // warm the caches and plans
+/** Every read on both ledgers, interleaved (before, after, next read…), so drifting load hits both alike. */
+async function measure(before: pg.Client, after: pg.Client) {
+  const sides = [
+    { db: before, reads: readsFor('') },
+    { db: after, reads: readsFor('::jsonb') },
+  ];
+  const samples = sides.map((side) => new Map<string, number[]>(side.reads.map((r) => [r.name, []])));
+  for (const side of sides) for (const r of side.reads) await side.db.query(r.sql); // warm the caches and plans
   for (let i = 0; i < READS; i++) {
-    for (const r of reads) {
-      const t = performance.now();
-      await db.query(r.sql);
-      samples.get(r.name)!.push(performance.now() - t);
+    for (let r = 0; r < sides[0].reads.length; r++) {
+      for (const [k, side] of sides.entries()) {
+        const t = performance.now();
+        await side.db.query(side.reads[r].sql);
+        samples[k].get(side.reads[r].name)!.push(performance.now() - t);
+      }
     }
   }
-  const plans: string[] = [];
-  for (const r of reads.slice(0, 3)) {
-    const { rows } = await db.query<{ 'QUERY PLAN': string }>(`explain ${r.sql}`);
-    plans.push(`${r.name}:\n${rows.map((x) => `    ${x['QUERY PLAN']}`).join('\n')}`);
-  }
-  return { samples, plans };
+  const plans = async (side: (typeof sides)[number]) => {
+    const out: string[] = [];
+    for (const r of side.reads.slice(0, 3)) {
+      const { rows } = await side.db.query<{ 'QUERY PLAN': string }>(`explain ${r.sql}`);
+      out.push(`${r.name}:\n${rows.map((x) => `    ${x['QUERY PLAN']}`).join('\n')}`);
+    }
+    return out;
+  };
+  return { samples, plans: [await plans(sides[0]), await plans(sides[1])] };
+}
+
+async function client(schema: string) {
+  const c = new pg.Client({ connectionString: dbUrl(DB) });
+  await c.connect();
+  await c.query(`set search_path to ${schema}`);
+  return c;
 }
 
 async function run(ctx: ModuleContext) {
   await adminQuery(`drop database if exists ${DB}`);
   await adminQuery(`create database ${DB} template template0 locale 'C'`);
   ctx.onCleanup(() => adminQuery(`drop database if exists ${DB} with (force)`));
-  const ledger = await openLedger({ url: dbUrl(DB), migrate: false });
-  const db = new pg.Client({ connectionString: dbUrl(DB) });
-  await db.connect();
+  // Two copies of one ledger at 0008: "before" stays there, "after" is migrated to 0009.
+  const ledgers = [
+    await openLedger({ url: dbUrl(DB), schema: 'before', migrate: false }),
+    await openLedger({ url: dbUrl(DB), schema: 'after', migrate: false }),
+  ];
+  const [before, after] = [await client('before'), await client('after')];
   try {
-    await migrate(
-      ledger.database,
-      MIGRATIONS.filter((m) => m.id < 9),
-    );
+    for (const l of ledgers)
+      await migrate(
+        l.database,
+        MIGRATIONS.filter((m) => m.id < 9),
+      );
     let t0 = performance.now();
-    for (const sql of build) await db.query(sql, sql.includes('$1') ? [RUNS] : []);
-    await db.query('vacuum analyze');
-    ctx.log(`jsonorder: ${RUNS} runs, ${RUNS * EVENTS} events built at 0008 in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    const sizeBefore = (await db.query<{ s: string }>(sizes)).rows[0].s;
-    const before = await measure(db, '');
+    for (const sql of build) await before.query(sql, sql.includes('$1') ? [RUNS] : []);
+    for (const t of ['runs', 'events', 'checkpoints']) await after.query(`insert into after.${t} select * from before.${t}`);
+    await before.query('vacuum analyze');
+    ctx.log(`jsonorder: ${RUNS} runs, ${RUNS * EVENTS} events built at 0008 (twice) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    const sizeBefore = (await after.query<{ s: string }>(sizes)).rows[0].s;
 
     t0 = performance.now();
-    const migrated = await migrate(ledger.database);
+    const migrated = await migrate(ledgers[1].database);
     const migrateS = (performance.now() - t0) / 1000;
     ctx.log(`jsonorder: ${migrated.applied.join(', ')} in ${migrateS.toFixed(1)} s`);
-    await db.query('vacuum analyze');
-    const sizeAfter = (await db.query<{ s: string }>(sizes)).rows[0].s;
-    const after = await measure(db, '::jsonb');
+    await after.query('vacuum analyze');
+    const sizeAfter = (await after.query<{ s: string }>(sizes)).rows[0].s;
+    const m = await measure(before, after);
 
     const f = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(2));
     const lines = [
       `| read | 0008 (jsonb) p50 / p95 ms | 0009 (json) p50 / p95 ms | p50 after ÷ before |`,
       `|---|---:|---:|---:|`,
-      ...[...before.samples].map(([name, xs]) => {
-        const ys = after.samples.get(name)!;
+      ...[...m.samples[0]].map(([name, xs]) => {
+        const ys = m.samples[1].get(name)!;
         return `| ${name} | ${f(quantile(xs, 0.5))} / ${f(quantile(xs, 0.95))} | ${f(quantile(ys, 0.5))} / ${f(quantile(ys, 0.95))} | ${(quantile(ys, 0.5) / quantile(xs, 0.5)).toFixed(2)}× |`;
       }),
     ];
     console.log(`\n${lines.join('\n')}\n`);
-    console.log(`plans at 0008:\n  ${before.plans.join('\n  ')}\n\nplans at 0009:\n  ${after.plans.join('\n  ')}\n`);
+    console.log(`plans at 0008:\n  ${m.plans[0].join('\n  ')}\n\nplans at 0009:\n  ${m.plans[1].join('\n  ')}\n`);
     return {
       comparisons: [],
       environment: {
@@ -143,13 +164,14 @@ async function run(ctx: ModuleContext) {
         'migration 0009': `${migrateS.toFixed(1)} s`,
         'sizes at 0008': sizeBefore,
         'sizes at 0009': sizeAfter,
-        'reads per variant': `${READS} of each, interleaved, after one warm-up round`,
+        'reads per variant': `${READS} of each, interleaved between the two ledgers, after one warm-up round`,
         table: '(printed above)',
       },
     };
   } finally {
-    await db.end();
-    await ledger.close();
+    await before.end();
+    await after.end();
+    for (const l of ledgers) await l.close();
   }
 }
 
