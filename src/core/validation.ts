@@ -122,9 +122,17 @@ export const JSON_MAX_DEPTH = 100;
  * Where `value` stops being JSON, as a path and the offending value; null if it is JSON.
  * Recursion is bounded by JSON_MAX_DEPTH, so no input overflows the stack.
  */
-function findNonJson(value: unknown, depth: number): { path: PropertyKey[]; value: unknown; tooDeep?: true } | null {
+function findNonJson(
+  value: unknown,
+  depth: number,
+): { path: PropertyKey[]; value: unknown; tooDeep?: true; text?: string; key?: true } | null {
   switch (typeof value) {
-    case 'string':
+    case 'string': {
+      // json columns (migration 0009) store a \u0000 escape that jsonb refused: refuse it here,
+      // as text columns and HTTP bodies do, so the stored text never differs in what it can hold.
+      const text = textProblem(value);
+      return text ? { path: [], value, text } : null;
+    }
     case 'boolean':
       return null;
     case 'number':
@@ -142,6 +150,8 @@ function findNonJson(value: unknown, depth: number): { path: PropertyKey[]; valu
       const proto = Object.getPrototypeOf(value) as unknown;
       if (proto !== Object.prototype && proto !== null) return { path: [], value };
       for (const key in value) {
+        const text = textProblem(key);
+        if (text) return { path: [key], value: key, text, key: true };
         const bad = findNonJson((value as Record<string, unknown>)[key], depth + 1);
         if (bad) return (bad.path.unshift(key), bad);
       }
@@ -169,7 +179,9 @@ export const json: z.ZodType<Json> = z
       input: bad.value,
       message: bad.tooDeep
         ? `nests deeper than ${JSON_MAX_DEPTH} levels of arrays and objects; flatten it or store it as a string`
-        : JSON_ALLOWED,
+        : bad.text
+          ? `${bad.key ? 'is a key that ' : ''}${bad.text}`
+          : JSON_ALLOWED,
     });
   })
   .meta({ description: 'any JSON value' });

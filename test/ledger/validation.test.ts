@@ -196,6 +196,12 @@ describe('validation errors name field, value and what is allowed; nothing is st
     await rejectsWith(run.checkpoint({ name: 'c', metadata: { text: '\u0000' } }), 'validation_failed');
     await rejectsWith(ledger.startRun({ job: 'j', params: { p: '\u0000' } }), 'validation_failed');
     await rejectsWith(run.update({ notes: 'a\u0000' }), 'validation_failed');
+    // JSON is stored as json (migration 0009), which would take the \u0000 escape: the validator
+    // refuses it in values and keys at any depth, naming the path.
+    const inKey = await rejectsWith(run.event('t', { a: [{ 'k\u0000': 1 }] }), 'validation_failed');
+    expect(inKey.message).toContain('body.a.0.k\u0000 is a key that must not contain the character \\u0000');
+    const deep = await rejectsWith(run.heartbeat({ p: [{ q: 'x\u0000' }] }), 'validation_failed');
+    expect(deep.message).toContain('p.0.q must not contain the character \\u0000');
     expect(await fingerprint(ledger)).toBe(fp);
   });
 
