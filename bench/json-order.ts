@@ -72,6 +72,8 @@ const readsFor = (cast: string) => [
   { name: 'runs page: externalId', sql: page(`external_ids${cast} @> '{"ci":"build-4242"}'::jsonb`) },
   { name: 'runs page: job + tag', sql: page(`job = 'job-3' and tags${cast} @> '{"team":"team-3"}'::jsonb`) },
   { name: 'runs page: no filter', sql: page('true') },
+  // Every run's tags tested (no index can help an aggregate's filter): the cast's cost per row.
+  { name: 'count a tag over every run (scan)', sql: `select count(*) filter (where tags${cast} @> '{"team":"team-3"}'::jsonb) from runs` },
   {
     name: 'events page (10 events)',
     sql: `select seq, key, type, level, at, recorded_at, body, hash from events where namespace = 'default' and run_id = 'run-000004242' and seq > 0 order by seq limit 100`,
