@@ -7,8 +7,9 @@
 -- RFC 8785 canonical JSON (sorted keys), so every hash stays valid.
 --
 -- Cost: ALTER COLUMN TYPE rewrites each table (runs, events, checkpoints, changes) under an
--- ACCESS EXCLUSIVE lock, like any type change. Measured on PostgreSQL 15 (BENCHMARKS.md,
--- "JSON key order"): about 3 s per million events; plan for downtime on a big ledger.
+-- ACCESS EXCLUSIVE lock, like any type change: reads and writes wait until it commits.
+-- Measured on PostgreSQL 15 (BENCHMARKS.md, "JSON key order"): 26-30 s for 100k runs and 1M
+-- events on a loaded 2-core machine. Plan for that downtime on a big ledger.
 
 -- 1. Runs. tags and external_ids are filtered with @> through GIN indexes: the indexes are
 --    now on the jsonb of the value (an expression index), and queries.ts filters on

@@ -108,9 +108,10 @@ describe(`JSON reads back in the key order sent (${BACKEND})`, () => {
 
     // The change log reports the run with its statistics and error as sent.
     const finished = (await ledger.changes({ types: ['run.finished'] })).changes;
-    const change = (id: string) => finished.find((c) => (c.data as { run: { id: string } }).run.id === id)!.data as {
-      run: { statistics: unknown; error: unknown };
-    };
+    const change = (id: string) =>
+      finished.find((c) => (c.data as { run: { id: string } }).run.id === id)!.data as {
+        run: { statistics: unknown; error: unknown };
+      };
     expect(text(change(run.id).run.statistics)).toBe(text(shaped('statistics')));
     expect(text(change(failed.id).run.error)).toBe(text(failedRun.error));
 
