@@ -75,14 +75,14 @@ export function rawDbOnPglite(instance: PGlite): RawDb {
 
 const insertRun = `
 insert into runs (namespace, id, job, subject, trigger, status, params, created_at, started_at, last_seq, last_hash)
-values ($1, $2, $3, $4, $5, 'running', $6::jsonb, $7, $7, $8, $9)`;
+values ($1, $2, $3, $4, $5, 'running', $6::json, $7, $7, $8, $9)`;
 
 const insertEvent = `
 insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash)
-values ($1, $2, $3, $4, $5, $5, $6::jsonb, $7)`;
+values ($1, $2, $3, $4, $5, $5, $6::json, $7)`;
 
 const completeRun = `
-update runs set status = 'completed', output = $3::jsonb, finished_at = $4, heartbeat_at = $5,
+update runs set status = 'completed', output = $3::json, finished_at = $4, heartbeat_at = $5,
        version = version + 1, last_seq = $6, last_hash = $7
  where namespace = $1 and id = $2`;
 
@@ -205,7 +205,7 @@ async function rawPerCallLifecycleOnce(db: RawDb): Promise<void> {
 function multiRowInsert(size: number): string {
   const rows = Array.from({ length: size }, (_, i) => {
     const p = 4 + i * 5;
-    return `($1, $2, $${p}, $${p + 1}, $${p + 2}, $3, $${p + 3}::jsonb, $${p + 4})`;
+    return `($1, $2, $${p}, $${p + 1}, $${p + 2}, $3, $${p + 3}::json, $${p + 4})`;
   });
   return `insert into events (namespace, run_id, seq, type, at, recorded_at, body, hash) values ${rows.join(', ')}`;
 }
