@@ -200,7 +200,7 @@ describe('migrations', () => {
     } finally {
       if (d) await rm(d, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // three PGlite stores opened and migrated: slow on a loaded machine
 
   it.skipIf(!onPostgres)(
     'concurrent openers of a fresh PostgreSQL schema migrate it exactly once (PostgreSQL: needs several processes/connections)',
