@@ -242,6 +242,120 @@ async function listenOn(pool: pg.Pool, channel: string, onPayload: (payload: str
   };
 }
 
+/** Database.copyOut on a pool: the plan's selects streamed by COPY, on connections sharing one snapshot. */
+async function* copyOutOn(
+  pool: pg.Pool,
+  plan: (q: Queryable) => Promise<string[]>,
+  opts: { setup?: string[]; connections?: number; aheadBytes?: number } = {},
+): AsyncGenerator<Buffer> {
+  const setup = opts.setup ?? [];
+  const clients: pg.PoolClient[] = [];
+  const onLost = () => {};
+  let clean = false;
+  const open = async (snapshot: string | null) => {
+    const c = await pool.connect();
+    c.on('error', onLost);
+    clients.push(c);
+    await c.query('begin isolation level repeatable read read only');
+    if (snapshot) await c.query(`set transaction snapshot '${snapshot}'`);
+    for (const sql of setup) await c.query(sql);
+    return c;
+  };
+  // Each select's output, read by its connection and consumed in order.
+  interface Part {
+    bufs: Buffer[];
+    bytes: number;
+    done: boolean;
+    error: unknown;
+  }
+  let stop = false;
+  let wake: (() => void) | null = null;
+  let room: (() => void)[] = [];
+  const free = () => {
+    const rs = room;
+    room = [];
+    for (const r of rs) r();
+  };
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  try {
+    const first = await open(null);
+    const selects = await plan({
+      query: async (sql, params) => {
+        const res = await first.query(sql, params);
+        return { rows: res.rows, rowCount: res.rowCount ?? 0 };
+      },
+      exec: async (sql) => void (await first.query(sql)),
+    });
+    const n = Math.max(1, Math.min(opts.connections ?? 1, selects.length));
+    const conns = [first];
+    if (n > 1) {
+      const { rows } = await first.query<{ s: string }>(`select pg_export_snapshot() as s`);
+      for (let i = 1; i < n; i++) conns.push(await open(rows[0].s));
+    }
+    const ahead = opts.aheadBytes ?? 8 << 20;
+    const parts: Part[] = selects.map(() => ({ bufs: [], bytes: 0, done: false, error: null }));
+    let current = 0;
+    const worker = async (w: number) => {
+      for (let i = w; i < selects.length && !stop; i += n) {
+        const part = parts[i];
+        try {
+          const stream = conns[w].query(copyTo(`copy (${selects[i]}) to stdout (format binary)`));
+          for await (const chunk of stream) {
+            part.bufs.push(chunk as Buffer);
+            part.bytes += (chunk as Buffer).length;
+            notify();
+            // A part waits once it holds `ahead` bytes not yet written (the one being written
+            // too: the writer may be slower than the database).
+            while (!stop && part.bytes >= ahead) await new Promise<void>((r) => room.push(r));
+            if (stop) break;
+          }
+        } catch (err) {
+          part.error = err;
+          stop = true;
+        }
+        part.done = true;
+        notify();
+      }
+    };
+    const workers = conns.map((_, w) => worker(w));
+    for (; current < parts.length; current++) {
+      const part = parts[current];
+      free();
+      for (;;) {
+        if (part.error) throw part.error;
+        if (part.bufs.length) {
+          const bufs = part.bufs;
+          part.bufs = [];
+          part.bytes = 0;
+          free();
+          for (const b of bufs) yield b;
+          continue;
+        }
+        if (part.done) break;
+        await new Promise<void>((r) => (wake = r));
+      }
+    }
+    await Promise.all(workers);
+    for (const c of conns) await c.query('commit');
+    clean = true;
+  } catch (err) {
+    throw withConnectionCode(err);
+  } finally {
+    stop = true;
+    notify();
+    free();
+    for (const c of clients) {
+      c.off('error', onLost);
+      // Stopped early (the consumer returned) or failed mid-COPY: the connection is not reusable.
+      c.release(!clean);
+    }
+  }
+}
+
 /** PostgreSQL server adapter: a pg pool. */
 export async function openPgDatabase(opts: PgOptions): Promise<Database> {
   const pool = newPool(opts);
@@ -279,114 +393,7 @@ export async function openPgDatabase(opts: PgOptions): Promise<Database> {
       }
     },
     listen: (channel, onPayload) => listenOn(pool, channel, onPayload),
-    async *copyOut(plan, opts = {}) {
-      const setup = opts.setup ?? [];
-      const clients: pg.PoolClient[] = [];
-      const onLost = () => {};
-      let clean = false;
-      const open = async (snapshot: string | null) => {
-        const c = await pool.connect();
-        c.on('error', onLost);
-        clients.push(c);
-        await c.query('begin isolation level repeatable read read only');
-        if (snapshot) await c.query(`set transaction snapshot '${snapshot}'`);
-        for (const sql of setup) await c.query(sql);
-        return c;
-      };
-      // Each select's output, read by its connection and consumed in order.
-      interface Part {
-        bufs: Buffer[];
-        bytes: number;
-        done: boolean;
-        error: unknown;
-      }
-      let stop = false;
-      let wake: (() => void) | null = null;
-      let room: (() => void)[] = [];
-      const free = () => {
-        const rs = room;
-        room = [];
-        for (const r of rs) r();
-      };
-      const notify = () => {
-        const w = wake;
-        wake = null;
-        w?.();
-      };
-      try {
-        const first = await open(null);
-        const selects = await plan({
-          query: async (sql, params) => {
-            const res = await first.query(sql, params);
-            return { rows: res.rows, rowCount: res.rowCount ?? 0 };
-          },
-          exec: async (sql) => void (await first.query(sql)),
-        });
-        const n = Math.max(1, Math.min(opts.connections ?? 1, selects.length));
-        const conns = [first];
-        if (n > 1) {
-          const { rows } = await first.query<{ s: string }>(`select pg_export_snapshot() as s`);
-          for (let i = 1; i < n; i++) conns.push(await open(rows[0].s));
-        }
-        const ahead = opts.aheadBytes ?? 8 << 20;
-        const parts: Part[] = selects.map(() => ({ bufs: [], bytes: 0, done: false, error: null }));
-        let current = 0;
-        const worker = async (w: number) => {
-          for (let i = w; i < selects.length && !stop; i += n) {
-            const part = parts[i];
-            try {
-              const stream = conns[w].query(copyTo(`copy (${selects[i]}) to stdout (format binary)`));
-              for await (const chunk of stream) {
-                part.bufs.push(chunk as Buffer);
-                part.bytes += (chunk as Buffer).length;
-                notify();
-                // A part waits once it holds `ahead` bytes not yet written (the one being written
-                // too: the writer may be slower than the database).
-                while (!stop && part.bytes >= ahead) await new Promise<void>((r) => room.push(r));
-                if (stop) break;
-              }
-            } catch (err) {
-              part.error = err;
-              stop = true;
-            }
-            part.done = true;
-            notify();
-          }
-        };
-        const workers = conns.map((_, w) => worker(w));
-        for (; current < parts.length; current++) {
-          const part = parts[current];
-          free();
-          for (;;) {
-            if (part.error) throw part.error;
-            if (part.bufs.length) {
-              const bufs = part.bufs;
-              part.bufs = [];
-              part.bytes = 0;
-              free();
-              for (const b of bufs) yield b;
-              continue;
-            }
-            if (part.done) break;
-            await new Promise<void>((r) => (wake = r));
-          }
-        }
-        await Promise.all(workers);
-        for (const c of conns) await c.query('commit');
-        clean = true;
-      } catch (err) {
-        throw withConnectionCode(err);
-      } finally {
-        stop = true;
-        notify();
-        free();
-        for (const c of clients) {
-          c.off('error', onLost);
-          // Stopped early (the consumer returned) or failed mid-COPY: the connection is not reusable.
-          c.release(!clean);
-        }
-      }
-    },
+    copyOut: (plan, opts) => copyOutOn(pool, plan, opts),
     async close() {
       await pool.end();
     },
