@@ -121,6 +121,18 @@ describe('migrations', () => {
         await run.checkpoint({ name: 'cp', metadata: shaped, data: [shaped] });
         await run.complete({ output: shaped, statistics: { rows: 3, bytes: 4 } });
         await old.startRun({ id: 'before-failed', job: 'm9' }).then((r) => r.fail({ error: { message: 'no', details: shaped } }));
+        // Back past the later migrations first: 0011 (prune races) and 0010 (covering indexes).
+        await old.database.exec(`
+          drop trigger runs_refuse_tombstoned on runs;
+          drop function runledger_refuse_tombstoned();
+          drop table change_horizons;
+          drop index runs_status_idx;
+          create index runs_status_idx on runs (namespace, status, created_at desc, id desc);
+          drop index runs_job_idx;
+          create index runs_job_idx on runs (namespace, job, created_at desc, id desc);
+          drop index runs_subject_idx;
+          create index runs_subject_idx on runs (namespace, subject, created_at desc, id desc) where subject is not null;
+          delete from runledger_migrations where id in (10, 11);`);
         await old.database.exec(`
           drop index runs_external_ids_idx;
           drop index runs_tags_idx;
