@@ -15,29 +15,9 @@ import type { OpenedLedger } from '../../src/index.js';
 import { OWN_TRANSACTION_FROM } from '../../src/ledger/events.js';
 import { BACKEND, onPostgres, rejectsWith, viaHttp } from '../helpers.js';
 import { useFreshLedger } from '../helpers.js';
-import { eventRows } from './support.js';
+import { eventRows, gate } from './support.js';
 
 const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
-
-/** Holds the row of run `id` locked (and, on PGlite, the connection) until `open()`. */
-async function gate(l: OpenedLedger, id: string) {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const held = l.database.withTransaction(async (tx) => {
-    await tx.query(`select 1 from runs where namespace = $1 and id = $2 for update`, [l.namespace, id]);
-    locked();
-    await opened;
-  });
-  await isLocked;
-  return {
-    open: async () => {
-      open();
-      await held;
-    },
-  };
-}
 
 /** How many transactions wrote the events of these runs after `afterSeq` (their distinct xmin). */
 async function writerTransactions(l: OpenedLedger, runIds: string[], afterSeq: number): Promise<number> {

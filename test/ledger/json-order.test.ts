@@ -8,8 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import type { OpenedLedger } from '../../src/index.js';
 import { BACKEND, onPostgres, useFreshLedger } from '../helpers.js';
+import { gate } from './support.js';
 
 const ledger = useFreshLedger({ poolSize: onPostgres ? 20 : undefined });
 
@@ -24,26 +24,6 @@ const stringMap = (tag: string) => ({ zone: `${tag}-z`, app: `${tag}-a`, b: `${t
 
 /** The exact text of a value: equal texts mean equal values with keys in the same order. */
 const text = (v: unknown) => JSON.stringify(v);
-
-/** Holds run `id`'s row locked (on PGlite, the connection) until open(): writes made meanwhile share one batch. */
-async function gate(l: OpenedLedger, id: string) {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => (open = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const held = l.database.withTransaction(async (tx) => {
-    await tx.query(`select 1 from runs where namespace = $1 and id = $2 for update`, [l.namespace, id]);
-    locked();
-    await opened;
-  });
-  await isLocked;
-  return {
-    open: async () => {
-      open();
-      await held;
-    },
-  };
-}
 
 describe(`JSON reads back in the key order sent (${BACKEND})`, () => {
   it('every field of a run, its events and checkpoints, through every read path', async () => {

@@ -92,3 +92,23 @@ export async function rejection(promise: Promise<unknown>): Promise<Error | null
     return err as Error;
   }
 }
+
+/** Holds the row of run `id` locked (and, on PGlite, the connection) until `open()`. */
+export async function gate(l: OpenedLedger, id: string) {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const held = l.database.withTransaction(async (tx) => {
+    await tx.query(`select 1 from runs where namespace = $1 and id = $2 for update`, [l.namespace, id]);
+    locked();
+    await opened;
+  });
+  await isLocked;
+  return {
+    open: async () => {
+      open();
+      await held;
+    },
+  };
+}
